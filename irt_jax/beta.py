@@ -1,0 +1,10 @@
+"""Public API of the beta family; see :mod:`irt_jax._src.beta`."""
+
+from irt_jax._src.beta import Params as Params
+from irt_jax._src.beta import sample as sample
+from irt_jax._src.beta import cdf as cdf
+from irt_jax._src.beta import log_prob as log_prob
+from irt_jax._src.beta import mean as mean
+from irt_jax._src.beta import variance as variance
+
+__all__ = ["Params", "sample", "cdf", "log_prob", "mean", "variance"]

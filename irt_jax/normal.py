@@ -1,0 +1,10 @@
+"""Public API of the normal family; see :mod:`irt_jax._src.normal`."""
+
+from irt_jax._src.normal import Params as Params
+from irt_jax._src.normal import sample as sample
+from irt_jax._src.normal import cdf as cdf
+from irt_jax._src.normal import log_prob as log_prob
+from irt_jax._src.normal import mean as mean
+from irt_jax._src.normal import variance as variance
+
+__all__ = ["Params", "sample", "cdf", "log_prob", "mean", "variance"]

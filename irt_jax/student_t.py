@@ -1,0 +1,10 @@
+"""Public API of the student-t family; see :mod:`irt_jax._src.student_t`."""
+
+from irt_jax._src.student_t import Params as Params
+from irt_jax._src.student_t import sample as sample
+from irt_jax._src.student_t import cdf as cdf
+from irt_jax._src.student_t import log_prob as log_prob
+from irt_jax._src.student_t import mean as mean
+from irt_jax._src.student_t import variance as variance
+
+__all__ = ["Params", "sample", "cdf", "log_prob", "mean", "variance"]

@@ -170,9 +170,17 @@ def draw_with_rule(sampler: RawSampler, velocity: Velocity, key: jax.Array,
   work = utils.compute_dtype(dtype)
   if work != dtype:
     params = jax.tree.map(lambda v: v.astype(work), params)
-  z = implicit_draw(_Bound(sampler, tuple(shape), work), velocity, key, params,
-                    mode)
+  z = _compiled_draw(_Bound(sampler, tuple(shape), work), velocity, mode)(
+      key, params)
   return z.astype(dtype)
+
+
+@functools.lru_cache(maxsize=256)
+def _compiled_draw(raw, velocity, mode):
+  # Compiled once per (sampler, shape, dtype, rule, mode): eager calls and
+  # eager gradients then run as one XLA computation instead of op by op, and
+  # give the same numbers as an enclosing jax.jit.
+  return jax.jit(functools.partial(implicit_draw, raw, velocity, mode=mode))
 
 
 def implicit(sampler: RawSampler,

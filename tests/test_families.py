@@ -1,0 +1,302 @@
+"""The test battery every 1-D family passes (normal, gamma, beta, student_t).
+
+Samples against SciPy's CDF (KS), per-sample gradients against finite
+differences of SciPy's CDF, Monte-Carlo unbiasedness against closed forms,
+float32 / float64, jit, vmap, grad of vmap, second order, forward mode,
+keys, shapes, extreme and bad input.
+"""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+import scipy.stats as st
+
+import irt_jax as irt
+from tests.references import implicit_gradient_fd, scipy_dist
+from tests.util import per_sample_grad, per_sample_second
+
+KEY = jax.random.key(0)
+
+# name -> (family module, params)
+CASES = {
+    "normal": (irt.normal, (0.5, 2.0)),
+    "gamma_small": (irt.gamma, (0.3, 1.5)),
+    "gamma": (irt.gamma, (4.0, 0.5)),
+    "beta": (irt.beta, (0.5, 2.0)),
+    "beta_large": (irt.beta, (40.0, 7.0)),
+    "student_t": (irt.student_t, (3.0, 0.5, 2.0)),
+    "student_t_heavy": (irt.student_t, (0.7, 0.0, 1.0)),
+}
+
+
+def make(name, dtype=jnp.float64):
+  family, values = CASES[name]
+  return family, family.Params(*[jnp.asarray(v, dtype) for v in values])
+
+
+# d/dparam E[f(z)] in closed form: name -> list of (f, field, value).
+def closed_forms(name):
+  family, v = CASES[name]
+  if family is irt.normal:
+    loc, scale = v
+    return [(lambda z: z ** 2, "loc", 2 * loc), (lambda z: z ** 2, "scale", 2 * scale)]
+  if family is irt.gamma:
+    a, r = v
+    return [(lambda z: z, "concentration", 1 / r), (lambda z: z, "rate", -a / r ** 2),
+            (lambda z: z ** 2, "concentration", (2 * a + 1) / r ** 2)]
+  if family is irt.beta:
+    a, b = v
+    return [(lambda z: z, "concentration1", b / (a + b) ** 2),
+            (lambda z: z, "concentration0", -a / (a + b) ** 2)]
+  if family is irt.student_t:
+    df, loc, scale = v
+    if df <= 2:
+      return [(lambda z: jnp.arctan(z), "loc", None)]  # checked against quadrature
+    return [(lambda z: z, "loc", 1.0),
+            (lambda z: (z - loc) ** 2, "df", -2 * scale ** 2 / (df - 2) ** 2),
+            (lambda z: (z - loc) ** 2, "scale", 2 * scale * df / (df - 2))]
+  raise ValueError(name)
+
+
+@pytest.mark.parametrize("dtype", [jnp.float32, jnp.float64])
+@pytest.mark.parametrize("name", CASES)
+def test_samples_follow_the_distribution(name, dtype):
+  family, p = make(name, dtype)
+  z = family.sample(KEY, p, (20_000,), dtype)
+  assert z.dtype == dtype and z.shape == (20_000,)
+  result = st.kstest(np.asarray(z, np.float64), scipy_dist(family, p).cdf)
+  assert result.pvalue > 1e-3, result
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_cdf_and_log_prob_match_scipy(name):
+  family, p = make(name)
+  dist = scipy_dist(family, p)
+  z = dist.ppf(np.linspace(0.01, 0.99, 33))
+  np.testing.assert_allclose(family.cdf(p, z), dist.cdf(z), rtol=1e-9, atol=1e-12)
+  np.testing.assert_allclose(family.log_prob(p, z), dist.logpdf(z), rtol=1e-9, atol=1e-12)
+  m, v = dist.stats()
+  np.testing.assert_allclose(family.mean(p), m, rtol=1e-12)
+  np.testing.assert_allclose(family.variance(p), v, rtol=1e-12)
+
+
+def per_sample_jacobian(family, p, n, dtype, mode="vjp"):
+  """d z_i / d param for every field, by reverse mode through the sampler."""
+  return per_sample_grad(lambda q: family.sample(KEY, q, (n,), dtype, mode=mode), p, (n,))
+
+
+@pytest.mark.parametrize("dtype,rtol", [(jnp.float64, 1e-6), (jnp.float32, 1e-4)])
+@pytest.mark.parametrize("name", CASES)
+def test_per_sample_gradient_matches_scipy_finite_differences(name, dtype, rtol):
+  family, p = make(name, dtype)
+  n = 200
+  z = family.sample(KEY, p, (n,), dtype)
+  jac = per_sample_jacobian(family, p, n, dtype)
+  dist = scipy_dist(family, p)
+  # Stay where the float64 finite-difference reference itself is reliable.
+  u = dist.cdf(np.asarray(z, np.float64))
+  keep = (u > 1e-10) & (u < 1 - 1e-10)
+  for field in family.Params._fields:
+    ref = implicit_gradient_fd(family, p, field, np.asarray(z, np.float64))
+    got = np.asarray(getattr(jac, field), np.float64)
+    scale = np.maximum(np.abs(ref), 1e-3 * np.abs(ref).max())
+    err = np.abs(got - ref)[keep] / scale[keep]
+    assert err.max() < rtol, (field, err.max())
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_monte_carlo_gradient_is_unbiased(name):
+  family, p = make(name)
+  n = 100_000
+  for f, field, truth in closed_forms(name):
+    if truth is None:
+      continue
+    per_sample = per_sample_grad(lambda q: family.sample(KEY, q, (n,)), p, (n,), f)
+    g = np.asarray(getattr(per_sample, field))
+    se = g.std() / np.sqrt(n)
+    assert abs(g.mean() - truth) < 5 * se + 1e-12, (field, g.mean(), truth, se)
+
+
+@pytest.mark.parametrize("name", ["gamma_small", "beta", "student_t"])
+def test_jit_equals_eager_and_float32_runs(name):
+  for dtype in (jnp.float32, jnp.float64):
+    family, p = make(name, dtype)
+    f = lambda q: family.sample(KEY, q, (64,), dtype)
+    np.testing.assert_allclose(jax.jit(f)(p), f(p), rtol=1e-6 if dtype == jnp.float32 else 1e-14)
+    g = lambda q: jax.grad(lambda r: family.sample(KEY, r, (64,), dtype).sum())(q)
+    for a, b in zip(jax.jit(g)(p), g(p)):
+      np.testing.assert_allclose(a, b, rtol=2e-6 if dtype == jnp.float32 else 1e-12)
+
+
+@pytest.mark.parametrize("name", ["normal", "gamma", "beta", "student_t"])
+def test_vmap_over_keys_and_params(name):
+  family, p = make(name)
+  keys = jax.random.split(KEY, 4)
+  batched = jax.vmap(lambda k: family.sample(k, p, (16,)))(keys)
+  for i in range(4):
+    np.testing.assert_array_equal(batched[i], family.sample(keys[i], p, (16,)))
+  stacked = jax.tree.map(lambda v: jnp.stack([v, v * 1.5]), p)
+  per_param = jax.vmap(lambda q: family.sample(KEY, q, (16,)))(stacked)
+  np.testing.assert_array_equal(per_param[1],
+                                family.sample(KEY, jax.tree.map(lambda v: v * 1.5, p), (16,)))
+  # grad of a vmapped mean equals the per-parameter grads.
+  loss = lambda q: family.sample(KEY, q, (16,)).mean()
+  g_v = jax.grad(lambda s: jax.vmap(loss)(s).sum())(stacked)
+  g_1 = jax.grad(loss)(jax.tree.map(lambda v: v * 1.5, p))
+  for a, b in zip(g_v, g_1):
+    np.testing.assert_allclose(a[1], b, rtol=1e-12)
+
+
+@pytest.mark.parametrize("name", ["normal", "gamma", "beta", "student_t"])
+def test_forward_mode_matches_reverse_mode(name):
+  family, p = make(name)
+  rev = per_sample_jacobian(family, p, 32, jnp.float64)
+  sample = lambda q: family.sample(KEY, q, (32,), mode="jvp")
+  for i, field in enumerate(p._fields):
+    tangent = p._replace(**{f: jnp.zeros_like(v) for f, v in p._asdict().items()})
+    tangent = tangent._replace(**{field: jnp.ones_like(p[i])})
+    _, fwd = jax.jit(lambda q, t: jax.jvp(sample, (q,), (t,)))(p, tangent)
+    np.testing.assert_allclose(rev[i], fwd, rtol=1e-12, atol=1e-300)
+
+
+def test_gamma_second_order_is_exact():
+  """d^2/da^2 E[z^2] = d^2/da^2 a(a+1) = 2, by jacrev(jacrev) and by hessian."""
+  n = 50_000
+  p = irt.gamma.Params(jnp.float64(3.0), jnp.float64(1.0))
+  h_rev = per_sample_second(lambda q: irt.gamma.sample(KEY, q, (n,)), p, (n,),
+                            "concentration", lambda z: z ** 2)
+  h_fwd = per_sample_second(lambda q: irt.gamma.sample(KEY, q, (n,), mode="jvp"), p, (n,),
+                            "concentration", lambda z: z ** 2)
+  np.testing.assert_allclose(h_rev, h_fwd, rtol=1e-10)
+  se = np.std(h_rev) / np.sqrt(n)
+  assert abs(np.mean(h_rev) - 2.0) < 5 * se, (np.mean(h_rev), se)
+  # And the scalar form of the issue.
+  f = lambda a: jnp.mean(irt.gamma.sample(KEY, irt.gamma.Params(a), (n,)) ** 2)
+  assert abs(jax.jit(jax.jacrev(jax.jacrev(f)))(3.0) - 2.0) < 5 * se
+  g = lambda a: jnp.mean(irt.gamma.sample(KEY, irt.gamma.Params(a), (n,), mode="jvp") ** 2)
+  assert abs(jax.jit(jax.hessian(g))(3.0) - 2.0) < 5 * se
+
+
+@pytest.mark.parametrize("name", ["beta", "student_t"])
+def test_second_order_unbiased(name):
+  """Beta: d^2/da^2 E[x] = -2b/(a+b)^3. Student-t: d^2/ddf^2 E[t^2] = 4/(df-2)^3."""
+  n = 50_000
+  family, p = make(name)
+  sample = lambda q: family.sample(KEY, q, (n,))
+  if name == "beta":
+    a, b = CASES[name][1]
+    h = per_sample_second(sample, p, (n,), "concentration1")
+    truth = -2 * b / (a + b) ** 3
+  else:
+    df, loc, scale = CASES[name][1]
+    h = per_sample_second(sample, p, (n,), "df", lambda z: ((z - loc) / scale) ** 2)
+    truth = 4 / (df - 2) ** 3
+  h = np.asarray(h)
+  se = h.std() / np.sqrt(n)
+  assert abs(h.mean() - truth) < 5 * se, (h.mean(), truth, se)
+
+
+def test_normal_implicit_equals_explicit():
+  for dtype in (jnp.float32, jnp.float64):
+    p = irt.normal.Params(jnp.asarray(0.3, dtype), jnp.asarray(1.7, dtype))
+    jac = per_sample_jacobian(irt.normal, p, 1000, dtype)
+    z = irt.normal.sample(KEY, p, (1000,), dtype)
+    np.testing.assert_allclose(jac.loc, 1.0, rtol=1e-6)
+    np.testing.assert_allclose(jac.scale, (z - p.loc) / p.scale, rtol=1e-6, atol=1e-6)
+
+
+def test_shapes_follow_jax_random():
+  a = jnp.array([0.5, 1.0, 2.0])
+  assert irt.gamma.sample(KEY, irt.gamma.Params(a)).shape == (3,)
+  assert irt.gamma.sample(KEY, irt.gamma.Params(a, jnp.ones((2, 1)))).shape == (2, 3)
+  assert irt.gamma.sample(KEY, irt.gamma.Params(a), (4, 3)).shape == (4, 3)
+  assert irt.beta.sample(KEY, irt.beta.Params(1.0, 2.0), (5,)).shape == (5,)
+  assert irt.student_t.sample(KEY, irt.student_t.Params(3.0), 7).shape == (7,)
+  with pytest.raises(ValueError, match="shape"):
+    irt.gamma.sample(KEY, irt.gamma.Params(a), (4, 2))
+  with pytest.raises(ValueError, match="broadcast"):
+    irt.beta.sample(KEY, irt.beta.Params(jnp.ones(3), jnp.ones(2)))
+
+
+def test_default_dtypes():
+  assert irt.gamma.sample(KEY, irt.gamma.Params(jnp.float32(2.0))).dtype == jnp.float32
+  assert irt.gamma.sample(KEY, irt.gamma.Params(2.0), dtype=jnp.float16).dtype == jnp.float16
+  z = irt.beta.sample(KEY, irt.beta.Params(0.5, 0.5), (100,), jnp.bfloat16)
+  assert z.dtype == jnp.bfloat16 and bool(jnp.all((z >= 0) & (z <= 1)))
+
+
+BAD = [
+    (irt.gamma, irt.gamma.Params(-1.0), "concentration"),
+    (irt.gamma, irt.gamma.Params(float("nan")), "concentration"),
+    (irt.gamma, irt.gamma.Params(1.0, 0.0), "rate"),
+    (irt.beta, irt.beta.Params(1.0, -2.0), "concentration0"),
+    (irt.beta, irt.beta.Params(0.0, 2.0), "concentration1"),
+    (irt.student_t, irt.student_t.Params(0.0), "df"),
+    (irt.student_t, irt.student_t.Params(3.0, 0.0, -1.0), "scale"),
+    (irt.student_t, irt.student_t.Params(3.0, float("inf"), 1.0), "loc"),
+    (irt.normal, irt.normal.Params(0.0, 0.0), "scale"),
+    (irt.dirichlet, irt.dirichlet.Params(jnp.array([1.0, -1.0])), "concentration"),
+    (irt.dirichlet, irt.dirichlet.Params(jnp.float64(2.0)), "event axis"),
+    (irt.dirichlet, irt.dirichlet.Params(jnp.array([2.0])), "event axis"),
+]
+
+
+@pytest.mark.parametrize("family,params,name", BAD)
+def test_bad_parameters_raise_naming_the_parameter(family, params, name):
+  with pytest.raises(ValueError, match=name) as info:
+    family.sample(KEY, params, None if family is irt.dirichlet else (3,))
+  if name != "event axis":
+    assert any(s in str(info.value) for s in ("-1.0", "-2.0", "nan", "0.0", "inf"))
+
+
+def test_bad_parameters_raise_under_grad_too():
+  with pytest.raises(ValueError, match="concentration"):
+    jax.grad(lambda a: irt.gamma.sample(KEY, irt.gamma.Params(a), (3,)).sum())(-1.0)
+
+
+@pytest.mark.parametrize("family,params,name", BAD[:9])
+def test_bad_parameters_under_jit_give_nan(family, params, name):
+  z = jax.jit(lambda q: family.sample(KEY, q, (3,)))(params)
+  assert bool(jnp.all(jnp.isnan(z)))
+
+
+def test_bad_key_and_params_type():
+  with pytest.raises(TypeError, match="key"):
+    irt.gamma.sample(1.0, irt.gamma.Params(1.0))
+  with pytest.raises(TypeError, match="params"):
+    irt.gamma.sample(KEY, (1.0, 1.0))
+  with pytest.raises(ValueError, match="mode"):
+    irt.gamma.sample(KEY, irt.gamma.Params(1.0), mode="fwd")
+
+
+@pytest.mark.parametrize("dtype", [jnp.float32, jnp.float64])
+@pytest.mark.parametrize("a", [1e-30, 1e-10, 1e-3, 1e4, 1e8])
+def test_extreme_gamma_and_beta_are_finite(a, dtype):
+  grad_gamma = jax.jit(jax.jacrev(lambda q: irt.gamma.sample(KEY, q, (256,), dtype)))
+  p = irt.gamma.Params(jnp.asarray(a, dtype), jnp.asarray(1.0, dtype))
+  z = irt.gamma.sample(KEY, p, (256,), dtype)
+  assert bool(jnp.all(jnp.isfinite(z)))
+  assert all(bool(jnp.all(jnp.isfinite(g))) for g in grad_gamma(p))
+  lz = irt.gamma.sample_log(KEY, p, (256,), dtype)
+  assert bool(jnp.all(jnp.isfinite(lz)))
+  for b in (1e-30, 1.0, 1e8):
+    q = irt.beta.Params(jnp.asarray(a, dtype), jnp.asarray(b, dtype))
+    x = irt.beta.sample(KEY, q, (256,), dtype)
+    assert bool(jnp.all((x >= 0) & (x <= 1))), (a, b)
+    jac = jax.jit(jax.jacrev(lambda r: irt.beta.sample(KEY, r, (256,), dtype)))(q)
+    assert all(bool(jnp.all(jnp.isfinite(g))) for g in jac), (a, b)
+
+
+@pytest.mark.parametrize("dtype", [jnp.float32, jnp.float64])
+@pytest.mark.parametrize("df", [1e-2, 0.1, 1.0, 1e3, 1e7])
+def test_extreme_student_t_is_finite_or_overflows_cleanly(df, dtype):
+  p = irt.student_t.Params(jnp.asarray(df, dtype))
+  z = irt.student_t.sample(KEY, p, (256,), dtype)
+  assert not bool(jnp.any(jnp.isnan(z)))
+  if df >= 1.0:
+    assert bool(jnp.all(jnp.isfinite(z)))
+  jac = jax.jit(jax.jacrev(lambda r: irt.student_t.sample(KEY, r, (256,), dtype)))(p)
+  finite = jnp.isfinite(z)
+  assert bool(jnp.all(jnp.isfinite(jac.df))) and bool(jnp.all(jnp.isfinite(jac.loc)))
+  assert bool(jnp.all(jnp.isfinite(jnp.where(finite, jac.scale, 0.0))))

@@ -58,7 +58,8 @@ computation (no data-dependent loops):
 ``log x - ψ(a)`` is formed as ``log(x/a) + (log a - ψ(a))`` with Stirling's
 series for large ``a``, so nothing cancels at ``x ≈ a``. float16/bfloat16 are
 computed in float32; term counts and thresholds are keyed to the working dtype
-(float32: max relative error ~1e-6 for ``a`` in [1e-3, 1e4]; float64: ~1e-13).
+(measured against mpmath for ``a`` in [1e-3, 1e4] over the 1e-6 .. 1 - 1e-6
+quantiles: max relative error ~1e-6 in float32, ~3e-14 in float64).
 Everything is differentiable (second derivatives of the velocity are obtained
 by differentiating through this code) and NaN-safe under ``jnp.where``.
 
@@ -442,6 +443,24 @@ def _log_velocity(a, x, log_x, lr, cfg, times_x=False):
                    jnp.where(use_cf, v_cf, v_temme * scale))
 
 
+def _kernel_log(cfg, a, log_x):
+  """``d log x / da`` for finite ``a > 0`` and finite ``log_x``."""
+  x = jnp.exp(jnp.minimum(log_x, np.log(cfg.x_far)))  # Larger x: far field.
+  return _log_velocity(a, x, log_x, log_x - jnp.log(a), cfg)
+
+
+def _kernel_x(cfg, a, x):
+  """``dx/da`` for finite ``a > 0`` and finite ``x > 0``."""
+  log_x = jnp.log(x)
+  # log(x/a) without the rounding of log x (used for large a only).
+  big = a >= cfg.a_temme
+  ratio = jnp.where(big, x, 1.0) / jnp.where(big, a, 1.0)
+  ratio_ok = ratio >= jnp.finfo(ratio.dtype).tiny
+  lr = jnp.where(ratio_ok, jnp.log(jnp.where(ratio_ok, ratio, 1.0)),
+                 log_x - jnp.log(a))
+  return _log_velocity(a, x, log_x, lr, cfg, times_x=True)
+
+
 def _prepare(a, b):
   a = jnp.asarray(a)
   b = jnp.asarray(b)
@@ -452,7 +471,7 @@ def _prepare(a, b):
   shape = jnp.broadcast_shapes(a.shape, b.shape)
   a = jnp.broadcast_to(a.astype(compute), shape)
   b = jnp.broadcast_to(b.astype(compute), shape)
-  return a, b, dtype, _CONFIGS[compute]
+  return a, b, dtype, compute
 
 
 def _finish(v, dtype):
@@ -490,20 +509,16 @@ def gamma_log_velocity(a: ArrayLike, log_x: ArrayLike) -> jax.Array:
     >>> import jax.numpy as jnp
     >>> v = gamma_log_velocity(jnp.float32(2.0), jnp.log(jnp.float32(1.5)))
     >>> print(f"{float(v):.5f}")
-    0.57312
+    0.62443
   """
-  a, log_x, dtype, cfg = _prepare(a, log_x)
+  a, log_x, dtype, compute = _prepare(a, log_x)
   a_ok = (a > 0) & jnp.isfinite(a)
   # Beyond the float range: v ~ -log(x) / a (tiny a, x underflowed).
   overflow = -log_x > jnp.finfo(a.dtype).max * a
   ok = a_ok & jnp.isfinite(log_x) & ~overflow
   # Masked elements are evaluated at a harmless point, so that neither their
   # value nor their (discarded) derivatives can be inf/NaN.
-  a_safe = jnp.where(ok, a, 1.0)
-  lx = jnp.where(ok, log_x, 0.0)
-  x = jnp.exp(jnp.minimum(lx, np.log(cfg.x_far)))  # Larger x: far field.
-  lr = lx - jnp.log(a_safe)
-  v = _log_velocity(a_safe, x, lx, lr, cfg)
+  v = _kernel_log(_CONFIGS[compute], jnp.where(ok, a, 1.0), jnp.where(ok, log_x, 0.0))
   v = jnp.where(ok, v, jnp.where(log_x > 0, 0.0, jnp.inf))
   v = jnp.where(a_ok & ~jnp.isnan(log_x), v, jnp.nan)
   return _finish(v, dtype)
@@ -532,20 +547,14 @@ def gamma_velocity(a: ArrayLike, x: ArrayLike) -> jax.Array:
   Example:
     >>> import jax.numpy as jnp
     >>> print(f"{float(gamma_velocity(jnp.float32(2.0), jnp.float32(1.5))):.5f}")
-    0.85968
+    0.93664
   """
-  a, x, dtype, cfg = _prepare(a, x)
+  a, x, dtype, compute = _prepare(a, x)
   a_ok = (a > 0) & jnp.isfinite(a)
   x_ok = (x > 0) & (x < jnp.inf)
-  a_safe = jnp.where(a_ok & x_ok, a, 1.0)
-  xs = jnp.where(a_ok & x_ok, x, 1.0)
-  lx = jnp.log(xs)
-  # log(x/a) without the rounding of log x (matters for large a only).
-  big = a_safe >= cfg.a_temme
-  ratio = jnp.where(big, xs, 1.0) / jnp.where(big, a_safe, 1.0)
-  ratio_ok = ratio >= jnp.finfo(ratio.dtype).tiny
-  lr = jnp.where(ratio_ok, jnp.log(jnp.where(ratio_ok, ratio, 1.0)), lx - jnp.log(a_safe))
-  v = _log_velocity(a_safe, xs, lx, lr, cfg, times_x=True)
+  ok = a_ok & x_ok
+  # Masked elements are evaluated at a harmless point (see above).
+  v = _kernel_x(_CONFIGS[compute], jnp.where(ok, a, 1.0), jnp.where(ok, x, 1.0))
   v = jnp.where(x_ok, v, 0.0)
   v = jnp.where(a_ok & (x >= 0), v, jnp.nan)  # NaN x fails x >= 0.
   return _finish(v, dtype)

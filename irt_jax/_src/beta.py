@@ -123,7 +123,14 @@ def log_prob(params: Params, x: ArrayLike) -> jax.Array:
   x = jnp.asarray(x, dtype)
   a, b = p
   return (jax.scipy.special.xlogy(a - 1, x) + jax.scipy.special.xlog1py(b - 1, -x)
-          - jax.scipy.special.betaln(a, b))
+          - _log_beta(a, b))
+
+
+def _log_beta(a, b):
+  # jax.scipy.special.betaln loses ~1e-8 absolute at (40, 7); the lgamma sum
+  # keeps ~1e-13 there and is no worse elsewhere in the tested range.
+  gammaln = jax.scipy.special.gammaln
+  return gammaln(a) + gammaln(b) - gammaln(a + b)
 
 
 def mean(params: Params) -> jax.Array:

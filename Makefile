@@ -15,7 +15,7 @@ demo: $(VENV)/.installed
 	$(PY) notebooks/demo.py
 
 test: $(VENV)/.installed
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n 2 --durations=15
 
 clean:
 	rm -rf $(VENV) demo_output

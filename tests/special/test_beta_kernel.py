@@ -1,0 +1,183 @@
+"""Tests of the Beta implicit-reparameterization kernel against mpmath.
+
+References are computed independently: ``dI_x/da`` by ``mpmath.diff`` of
+``mpmath.betainc(..., regularized=True)`` at 50 digits, divided by the density,
+at exactly the float ``x`` (and float ``a``, ``b``) given to the kernel.
+Run with ``-s`` to see the error table per parameter decade.
+"""
+
+import functools
+
+import jax
+import jax.numpy as jnp
+import mpmath as mp
+import numpy as np
+import pytest
+import scipy.special as sc
+
+jax.config.update("jax_enable_x64", True)
+
+from irt_jax._src.special.beta import beta_velocity  # noqa: E402
+
+GRID = np.geomspace(1e-2, 1e3, 8)
+QUANTILES = np.array([1e-6, 1e-4, 1e-2, 0.1, 0.3, 0.5, 0.7, 0.9, 0.99,
+                      1 - 1e-4, 1 - 1e-6])
+TOL = {np.float32: 1e-4, np.float64: 1e-9}
+_jit_velocity = jax.jit(beta_velocity)
+
+
+def _mp_velocity(a, b, x):
+  """(dx/da, dx/db) at the exact floats a, b, x, by mpmath (50 digits)."""
+  if x <= 0.0 or x >= 1.0:
+    return 0.0, 0.0
+  with mp.workdps(50):
+    a, b, xx = mp.mpf(a), mp.mpf(b), mp.mpf(x)
+    log_p = ((a - 1) * mp.log(xx) + (b - 1) * mp.log1p(-xx)
+             - mp.log(mp.beta(a, b)))
+    p = mp.exp(log_p)
+    dia = mp.diff(lambda s: mp.betainc(s, b, 0, xx, regularized=True), a)
+    dib = mp.diff(lambda s: mp.betainc(a, s, 0, xx, regularized=True), b)
+    return float(-dia / p), float(-dib / p)
+
+
+@functools.lru_cache(maxsize=None)
+def _cases(dtype):
+  """Inputs (a, b, x) in ``dtype`` on the grid and their references."""
+  rows = []
+  for a in GRID:
+    for b in GRID:
+      for u in QUANTILES:
+        x = float(sc.betaincinv(a, b, u))
+        af, bf, xf = (float(dtype(v)) for v in (a, b, x))
+        rows.append((af, bf, xf) + _mp_velocity(af, bf, xf))
+  arr = np.array(rows)
+  return (arr[:, 0].astype(dtype), arr[:, 1].astype(dtype),
+          arr[:, 2].astype(dtype), arr[:, 3], arr[:, 4])
+
+
+def _rel_err(v, r):
+  v = np.asarray(v, np.float64)
+  return np.where(r == 0, np.abs(v), np.abs(v - r) / np.where(r == 0, 1, np.abs(r)))
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_accuracy_vs_mpmath(dtype):
+  a, b, x, ra, rb = _cases(dtype)
+  da, db = _jit_velocity(a, b, x)
+  ea, eb = _rel_err(da, ra), _rel_err(db, rb)
+  # XLA on CPU flushes subnormal inputs to zero: such x are read as x = 0,
+  # where the velocity is 0 (the reference there is below 1e-290 / 1e-37).
+  sub = x < np.finfo(dtype).tiny
+  assert np.all(np.asarray(da)[sub] == 0) and np.all(np.asarray(db)[sub] == 0)
+  ea[sub] = 0.0
+  eb[sub] = 0.0
+  print(f"\nBeta {dtype.__name__}: max relative error by decade "
+        f"(rows a, cols b; dx/da | dx/db)")
+  dec = lambda v: np.floor(np.log10(v) + 1e-6).astype(int)
+  da_dec, db_dec = dec(a), dec(b)
+  decades = sorted(set(da_dec))
+  print("a\\b   " + " ".join(f"{'1e%d' % d:^19}" for d in decades))
+  for i in decades:
+    cells = []
+    for j in decades:
+      m = (da_dec == i) & (db_dec == j)
+      cells.append(f"{ea[m].max():8.1e} | {eb[m].max():8.1e}")
+    print(f"1e{i:<3} " + " ".join(cells))
+  print(f"overall max: dx/da {ea.max():.2e}, dx/db {eb.max():.2e}")
+  assert ea.max() <= TOL[dtype], ea.max()
+  assert eb.max() <= TOL[dtype], eb.max()
+
+
+def test_signs_on_grid():
+  a, b, x, _, _ = _cases(np.float64)
+  da, db = beta_velocity(a, b, x)
+  inner = (x >= np.finfo(np.float64).tiny) & (x < 1)
+  assert np.all(np.asarray(da)[inner] > 0)
+  assert np.all(np.asarray(db)[inner] < 0)
+
+
+@pytest.mark.parametrize("s", [0.05, 0.7, 1.0, 4.0, 300.0])
+def test_closed_forms(s):
+  # I_x(a, 1) = x^a       => dx/da = -x log(x) / a.
+  # I_x(1, b) = 1-(1-x)^b => dx/db = (1-x) log(1-x) / b.
+  x = np.array([1e-9, 1e-3, 0.2, 0.5, 0.8, 0.999, 1 - 1e-9])
+  da, _ = beta_velocity(s, 1.0, x)
+  np.testing.assert_allclose(da, -x * np.log(x) / s, rtol=1e-12)
+  _, db = beta_velocity(1.0, s, x)
+  np.testing.assert_allclose(db, (1 - x) * np.log1p(-x) / s, rtol=1e-12)
+  # Uniform: Beta(1, 1) at x = u.
+  da, db = beta_velocity(1.0, 1.0, x)
+  np.testing.assert_allclose(da, -x * np.log(x), rtol=1e-12)
+  np.testing.assert_allclose(db, (1 - x) * np.log1p(-x), rtol=1e-12)
+
+
+@pytest.mark.parametrize("dtype", [jnp.float32, jnp.float64])
+def test_extreme_inputs_finite(dtype):
+  p = jnp.array([1e-30, 1e-10, 1e-2, 0.5, 1.0, 3.0, 1e3, 1e5, 1e8], dtype)
+  x = jnp.array([0.0, 1e-30, 1e-6, 0.3, 0.5, 0.7, 1 - 1e-6, 0.99999994, 1.0],
+                dtype)
+  a, b, xx = (v.ravel() for v in jnp.meshgrid(p, p, x, indexing="ij"))
+  da, db = _jit_velocity(a, b, xx)
+  assert da.dtype == dtype
+  assert bool(jnp.all(jnp.isfinite(da))) and bool(jnp.all(jnp.isfinite(db)))
+  # Endpoints do not move.
+  ends = (xx == 0) | (xx == 1)
+  assert bool(jnp.all(da[ends] == 0)) and bool(jnp.all(db[ends] == 0))
+
+
+def test_invalid_params_nan():
+  da, db = beta_velocity(jnp.array([0.0, -1.0, jnp.nan, 1.0, 1.0]),
+                         jnp.array([1.0, 1.0, 1.0, 0.0, jnp.nan]), 0.5)
+  assert bool(jnp.all(jnp.isnan(da))) and bool(jnp.all(jnp.isnan(db)))
+
+
+def test_low_precision_upcast():
+  for dt in (jnp.float16, jnp.bfloat16):
+    da, db = _jit_velocity(jnp.asarray(2.0, dt), jnp.asarray(3.0, dt),
+                           jnp.asarray(0.4, dt))
+    assert da.dtype == dt and db.dtype == dt
+    ref_da, ref_db = _jit_velocity(2.0, 3.0, float(jnp.asarray(0.4, dt)))
+    np.testing.assert_allclose(float(da), float(ref_da), rtol=1e-2)
+    np.testing.assert_allclose(float(db), float(ref_db), rtol=1e-2)
+
+
+# Points spanning small/large concentrations, both sides of the switch point
+# x = (a+1)/(a+b+2), tails, and the large-(a+b) central band.
+GRAD_POINTS = [
+    (0.5, 0.5, 0.3), (0.05, 2.0, 1e-8), (2.0, 0.05, 0.99), (3.0, 4.0, 0.2),
+    (3.0, 4.0, 0.8), (200.0, 300.0, 0.35), (1000.0, 0.5, 0.9995),
+    (0.01, 0.01, 0.5), (20000.0, 30000.0, 0.4), (7.0, 900.0, 0.001),
+]
+
+
+def test_first_derivatives_match_finite_differences():
+  """grad of each output wrt each input (what Hessians of the library use).
+
+  Batched: the kernel is elementwise, so grad of the sum is elementwise.
+  """
+  pts = np.array(GRAD_POINTS, np.float64)
+  # Steps well inside the distance to the nearest singularity (x = 0 or 1).
+  steps = 1e-5 * np.stack([pts[:, 0], pts[:, 1],
+                           np.minimum(pts[:, 2], 1 - pts[:, 2])], axis=1)
+  grads = jax.jit(lambda a, b, x: [
+      jax.grad(lambda *v: beta_velocity(*v)[o].sum(), argnums=(0, 1, 2))(a, b, x)
+      for o in range(2)])(*pts.T)
+  for out in range(2):
+    g = np.stack([np.asarray(v) for v in grads[out]], axis=1)
+    assert np.all(np.isfinite(g))
+    for k in range(3):
+      hi, lo = pts.copy(), pts.copy()
+      hi[:, k] += steps[:, k]
+      lo[:, k] -= steps[:, k]
+      fd = (np.asarray(_jit_velocity(*hi.T)[out])
+            - np.asarray(_jit_velocity(*lo.T)[out])) / (2 * steps[:, k])
+      np.testing.assert_allclose(g[:, k], fd, rtol=1e-5, atol=0,
+                                 err_msg=f"output {out}, input {k}")
+
+
+def test_jit_matches_eager():
+  a, b, x, _, _ = _cases(np.float64)
+  eager = beta_velocity(a, b, x)
+  jitted = jax.jit(beta_velocity)(a, b, x)
+  for e, j in zip(eager, jitted):
+    np.testing.assert_allclose(np.asarray(j), np.asarray(e), rtol=1e-13, atol=0)

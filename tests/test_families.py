@@ -131,12 +131,13 @@ def test_jit_equals_eager_and_float32_runs(name):
     family, p = make(name, dtype)
     f = lambda q: family.sample(KEY, q, (64,), dtype)
     np.testing.assert_allclose(jax.jit(f)(p), f(p), rtol=1e-6 if dtype == jnp.float32 else 1e-14)
-    g = lambda q: jax.grad(lambda r: family.sample(KEY, r, (64,), dtype).sum())(q)
-    for a, b in zip(jax.jit(g)(p), g(p)):
-      np.testing.assert_allclose(a, b, rtol=2e-6 if dtype == jnp.float32 else 1e-12)
+  # Eager gradient (linearized op by op around the compiled draw) == jit.
+  g = lambda q: jax.grad(lambda r: family.sample(KEY, r, (64,), dtype).sum())(q)
+  for a, b in zip(jax.jit(g)(p), g(p)):
+    np.testing.assert_allclose(a, b, rtol=1e-12)
 
 
-@pytest.mark.parametrize("name", ["normal", "gamma", "beta", "student_t"])
+@pytest.mark.parametrize("name", ["gamma", "beta", "student_t"])
 def test_vmap_over_keys_and_params(name):
   family, p = make(name)
   keys = jax.random.split(KEY, 4)
@@ -273,33 +274,48 @@ def test_bad_key_and_params_type():
     irt.gamma.sample(KEY, irt.gamma.Params(1.0), mode="fwd")
 
 
-@pytest.mark.parametrize("dtype", [jnp.float32, jnp.float64])
-@pytest.mark.parametrize("a", [1e-30, 1e-10, 1e-3, 1e4, 1e8])
-def test_extreme_gamma_and_beta_are_finite(a, dtype):
-  grad_gamma = jax.jit(jax.jacrev(lambda q: irt.gamma.sample(KEY, q, (256,), dtype)))
-  p = irt.gamma.Params(jnp.asarray(a, dtype), jnp.asarray(1.0, dtype))
-  z = irt.gamma.sample(KEY, p, (256,), dtype)
-  assert bool(jnp.all(jnp.isfinite(z)))
-  assert all(bool(jnp.all(jnp.isfinite(g))) for g in grad_gamma(p))
-  lz = irt.gamma.sample_log(KEY, p, (256,), dtype)
-  assert bool(jnp.all(jnp.isfinite(lz)))
-  for b in (1e-30, 1.0, 1e8):
-    q = irt.beta.Params(jnp.asarray(a, dtype), jnp.asarray(b, dtype))
-    x = irt.beta.sample(KEY, q, (256,), dtype)
-    assert bool(jnp.all((x >= 0) & (x <= 1))), (a, b)
-    jac = jax.jit(jax.jacrev(lambda r: irt.beta.sample(KEY, r, (256,), dtype)))(q)
-    assert all(bool(jnp.all(jnp.isfinite(g))) for g in jac), (a, b)
+EXTREME_CONCENTRATIONS = [1e-30, 1e-10, 1e-3, 1.0, 1e4, 1e8]
 
 
 @pytest.mark.parametrize("dtype", [jnp.float32, jnp.float64])
-@pytest.mark.parametrize("df", [1e-2, 0.1, 1.0, 1e3, 1e7])
-def test_extreme_student_t_is_finite_or_overflows_cleanly(df, dtype):
-  p = irt.student_t.Params(jnp.asarray(df, dtype))
-  z = irt.student_t.sample(KEY, p, (256,), dtype)
+def test_extreme_gamma_is_finite(dtype):
+  """Concentration 1e-30 .. 1e8: finite draws, log-draws and gradients."""
+  a = jnp.asarray(EXTREME_CONCENTRATIONS, dtype)
+  p = irt.gamma.Params(a, jnp.ones_like(a))
+  shape = (256, a.size)
+  z = irt.gamma.sample(KEY, p, shape, dtype)
+  assert bool(jnp.all(jnp.isfinite(z) & (z >= 0)))
+  assert bool(jnp.all(jnp.isfinite(irt.gamma.sample_log(KEY, p, shape, dtype))))
+  g = per_sample_grad(lambda q: irt.gamma.sample(KEY, q, shape, dtype), p, shape)
+  assert all(bool(jnp.all(jnp.isfinite(v))) for v in g)
+  g_log = per_sample_grad(lambda q: irt.gamma.sample_log(KEY, q, shape, dtype), p, shape)
+  assert all(bool(jnp.all(jnp.isfinite(v))) for v in g_log)
+
+
+@pytest.mark.parametrize("dtype", [jnp.float32, jnp.float64])
+def test_extreme_beta_is_finite(dtype):
+  """Every pair of concentrations in 1e-30 .. 1e8: draws in [0, 1], finite gradients."""
+  a, b = np.meshgrid(EXTREME_CONCENTRATIONS, EXTREME_CONCENTRATIONS)
+  p = irt.beta.Params(jnp.asarray(a.ravel(), dtype), jnp.asarray(b.ravel(), dtype))
+  shape = (128, a.size)
+  x = irt.beta.sample(KEY, p, shape, dtype)
+  assert bool(jnp.all((x >= 0) & (x <= 1)))
+  g = per_sample_grad(lambda q: irt.beta.sample(KEY, q, shape, dtype), p, shape)
+  for field, v in zip(p._fields, g):
+    bad = ~jnp.isfinite(v)
+    assert not bool(jnp.any(bad)), (field, np.asarray(a.ravel())[np.asarray(bad.any(0))],
+                                    np.asarray(b.ravel())[np.asarray(bad.any(0))])
+
+
+@pytest.mark.parametrize("dtype", [jnp.float32, jnp.float64])
+def test_extreme_student_t_is_finite_or_overflows_cleanly(dtype):
+  """df 1e-2 .. 1e7: no NaN; draws beyond the float range are +-inf (df < 1)."""
+  df = jnp.asarray([1e-2, 0.1, 1.0, 1e3, 1e7], dtype)
+  p = irt.student_t.Params(df, jnp.zeros_like(df), jnp.ones_like(df))
+  shape = (256, df.size)
+  z = irt.student_t.sample(KEY, p, shape, dtype)
   assert not bool(jnp.any(jnp.isnan(z)))
-  if df >= 1.0:
-    assert bool(jnp.all(jnp.isfinite(z)))
-  jac = jax.jit(jax.jacrev(lambda r: irt.student_t.sample(KEY, r, (256,), dtype)))(p)
-  finite = jnp.isfinite(z)
-  assert bool(jnp.all(jnp.isfinite(jac.df))) and bool(jnp.all(jnp.isfinite(jac.loc)))
-  assert bool(jnp.all(jnp.isfinite(jnp.where(finite, jac.scale, 0.0))))
+  assert bool(jnp.all(jnp.isfinite(z[:, 2:])))
+  g = per_sample_grad(lambda q: irt.student_t.sample(KEY, q, shape, dtype), p, shape)
+  assert bool(jnp.all(jnp.isfinite(g.df))) and bool(jnp.all(jnp.isfinite(g.loc)))
+  assert bool(jnp.all(jnp.isfinite(jnp.where(jnp.isfinite(z), g.scale, 0.0))))

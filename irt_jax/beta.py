@@ -2,9 +2,12 @@
 
 from irt_jax._src.beta import Params as Params
 from irt_jax._src.beta import sample as sample
+from irt_jax._src.beta import SUPPORT as SUPPORT
 from irt_jax._src.beta import cdf as cdf
+from irt_jax._src.beta import log_cdf as log_cdf
+from irt_jax._src.beta import log_sf as log_sf
 from irt_jax._src.beta import log_prob as log_prob
 from irt_jax._src.beta import mean as mean
 from irt_jax._src.beta import variance as variance
 
-__all__ = ["Params", "sample", "cdf", "log_prob", "mean", "variance"]
+__all__ = ["Params", "sample", "SUPPORT", "cdf", "log_cdf", "log_sf", "log_prob", "mean", "variance"]

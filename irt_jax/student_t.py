@@ -2,9 +2,12 @@
 
 from irt_jax._src.student_t import Params as Params
 from irt_jax._src.student_t import sample as sample
+from irt_jax._src.student_t import SUPPORT as SUPPORT
 from irt_jax._src.student_t import cdf as cdf
+from irt_jax._src.student_t import log_cdf as log_cdf
+from irt_jax._src.student_t import log_sf as log_sf
 from irt_jax._src.student_t import log_prob as log_prob
 from irt_jax._src.student_t import mean as mean
 from irt_jax._src.student_t import variance as variance
 
-__all__ = ["Params", "sample", "cdf", "log_prob", "mean", "variance"]
+__all__ = ["Params", "sample", "SUPPORT", "cdf", "log_cdf", "log_sf", "log_prob", "mean", "variance"]

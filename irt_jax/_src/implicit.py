@@ -31,7 +31,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 import functools
-from typing import Any
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -69,6 +69,120 @@ def velocity_from_cdf(cdf: StandardizationFn) -> Velocity:
     return -jnp.broadcast_to(f_dot, jnp.shape(z)) / density
 
   return velocity
+
+
+def velocity_from_autoregressive(standardize: StandardizationFn) -> Velocity:
+  r"""The implicit velocity of a standardization that is triangular in ``z``.
+
+  For an event ``z`` (last axis, size ``D``) and ``T(params, z)`` whose
+  ``d``-th output depends only on ``z[..., :d+1]`` and is increasing in
+  ``z[..., d]`` — a chain of conditional CDFs, or Graves' (2016) distributional
+  transform of a mixture — the rule is
+
+  .. math::  \dot z = -\Big(\frac{\partial T}{\partial z}\Big)^{-1}
+             \frac{\partial T}{\partial \phi}\dot\phi,
+
+  with ``dT/dz`` lower triangular: one ``D x D`` triangular solve per draw
+  (``D`` forward-mode columns), never a dense Jacobian of the whole batch.
+
+  Args:
+    standardize: ``T(params, z)`` with ``z`` of shape ``batch + (D,)``,
+      returning the same shape; each draw's row depends on that row only.
+
+  Returns:
+    ``velocity(params, z, params_dot) -> z_dot``.
+  """
+
+  def velocity(params, z, params_dot):
+    size = z.shape[-1]
+    along = lambda e: jax.jvp(lambda zz: standardize(params, zz), (z,),
+                              (jnp.broadcast_to(e, z.shape),))[1]
+    # columns[..., j] = dT/dz_j for every draw: jac[..., i, j] = dT_i/dz_j.
+    jac = jnp.moveaxis(jax.vmap(along)(jnp.eye(size, dtype=z.dtype)), 0, -1)
+    _, t_dot = jax.jvp(lambda p: standardize(p, z), (params,), (params_dot,))
+    t_dot = jnp.broadcast_to(t_dot, z.shape)
+    z_dot = jax.scipy.linalg.solve_triangular(jac, -t_dot[..., None], lower=True)
+    return z_dot[..., 0]
+
+  return velocity
+
+
+class CdfFunctions(NamedTuple):
+  """A 1-D family's ``cdf``, ``log_cdf`` and ``log_sf``, each ``fn(params, z)``."""
+  cdf: StandardizationFn
+  log_cdf: StandardizationFn
+  log_sf: StandardizationFn
+
+
+def cdf_with_rule(cdf_value: StandardizationFn,
+                  sf_value: StandardizationFn,
+                  log_density: StandardizationFn,
+                  velocity: Velocity) -> CdfFunctions:
+  r"""CDF, log CDF and log survival function differentiable via the rule.
+
+  Where ``dF/dphi`` has no JAX derivative (``betainc`` in ``a, b``, the
+  Student-t CDF in ``df``) or only an inaccurate one, the sampler's own
+  velocity ``v = dz/dphi = -(dF/dphi) / q(z)`` gives it back exactly:
+
+  .. math::  dF = q(z)\,(\dot z - v(\phi, z, \dot\phi)),\quad
+             d\log F = \frac{q}{F}(\dot z - v),\quad
+             d\log S = -\frac{q}{S}(\dot z - v),
+
+  the factors ``q/F``, ``q/S`` taken in log space. The log forms use
+  ``log F`` where ``F < 1/2`` and ``log1p(-S)`` above, so both keep full
+  precision in both tails. Truncation and mixtures build their
+  standardization functions from these.
+
+  Args:
+    cdf_value: ``F(params, z)`` (no derivative needed).
+    sf_value: ``S(params, z) = 1 - F``, accurate where it is small.
+    log_density: ``log q(z; params)``.
+    velocity: the family's implicit velocity.
+
+  Returns:
+    :class:`CdfFunctions`, each with a ``jax.custom_jvp`` in both arguments
+    (so also reverse mode and, through the velocity's own derivatives,
+    higher order).
+  """
+
+  def log_cdf_value(params, z):
+    f, s = cdf_value(params, z), sf_value(params, z)
+    return jnp.where(f < 0.5, jnp.log(jnp.where(f < 0.5, f, 1.0)),
+                     jnp.log1p(-jnp.where(f < 0.5, 0.0, s)))
+
+  def log_sf_value(params, z):
+    f, s = cdf_value(params, z), sf_value(params, z)
+    return jnp.where(s < 0.5, jnp.log(jnp.where(s < 0.5, s, 1.0)),
+                     jnp.log1p(-jnp.where(s < 0.5, 0.0, f)))
+
+  def with_rule(value, kind):
+
+    @jax.custom_jvp
+    def fn(params, z):
+      return value(params, z)
+
+    @fn.defjvp
+    def fn_jvp(primals, tangents):
+      params, z = primals
+      params_dot, z_dot = tangents
+      out = fn(params, z)
+      log_q = jnp.broadcast_to(log_density(params, z), out.shape)
+      if kind == "cdf":
+        slope = jnp.exp(log_q)
+      elif kind == "log_cdf":
+        slope = jnp.exp(log_q - out)
+      else:
+        slope = -jnp.exp(log_q - out)
+      move = jnp.broadcast_to(z_dot - velocity(params, z, params_dot), out.shape)
+      # Outside the support q = 0 and the velocity may be NaN: no move there.
+      return out, jnp.where(slope == 0, 0.0,
+                            slope * jnp.where(slope == 0, 0.0, move))
+
+    return fn
+
+  return CdfFunctions(with_rule(cdf_value, "cdf"),
+                      with_rule(log_cdf_value, "log_cdf"),
+                      with_rule(log_sf_value, "log_sf"))
 
 
 def implicit_draw(raw: Callable[[jax.Array, PyTree], jax.Array],
@@ -186,7 +300,8 @@ def _compiled_draw(raw, velocity, mode):
 def implicit(sampler: RawSampler,
              cdf: StandardizationFn | None = None,
              *,
-             velocity: Velocity | None = None
+             velocity: Velocity | None = None,
+             autoregressive: bool = False,
              ) -> Callable[..., jax.Array]:
   r"""Turns a sampler and a CDF into a sampler with implicit gradients.
 
@@ -212,6 +327,12 @@ def implicit(sampler: RawSampler,
     velocity: optional closed form of the same rule,
       ``velocity(params, z, params_dot) -> z_dot``; use it when a fused kernel
       is more stable than the ratio of the two partial derivatives.
+    autoregressive: if true, ``cdf`` is a standardization over the last
+      (event) axis whose ``d``-th output depends on ``z[..., :d+1]`` only, e.g.
+      a chain of conditional CDFs ``F_d(z_d | z_<d)``; the rule is then a
+      triangular solve per draw (:func:`velocity_from_autoregressive`). The
+      params need not broadcast against the draws, and ``shape`` (batch +
+      event) is required.
 
   Returns:
     ``sample(key, params, shape=None, dtype=None, *, mode="vjp")``.
@@ -238,15 +359,23 @@ def implicit(sampler: RawSampler,
   if velocity is None:
     if cdf is None:
       raise ValueError("implicit: give a cdf (or a velocity)")
-    velocity = velocity_from_cdf(cdf)
+    velocity = (velocity_from_autoregressive(cdf) if autoregressive
+                else velocity_from_cdf(cdf))
 
   def sample(key, params, shape: Sequence[int] | None = None, dtype=None, *,
              mode: str = "vjp") -> jax.Array:
     leaves = jax.tree.leaves(params)
     dtype = utils.float_dtype(dtype, *leaves)
     params = jax.tree.map(lambda v: utils.as_float("params", v, dtype), params)
-    batch = jnp.broadcast_shapes(*[jnp.shape(v) for v in jax.tree.leaves(params)])
-    shape = utils.resolve_shape(shape, batch)
+    if autoregressive:
+      if shape is None:
+        raise ValueError("shape: required (batch + event axis) when "
+                         "autoregressive=True")
+      shape = utils.resolve_shape(shape, ())
+    else:
+      batch = jnp.broadcast_shapes(
+          *[jnp.shape(v) for v in jax.tree.leaves(params)])
+      shape = utils.resolve_shape(shape, batch)
     return draw_with_rule(sampler, velocity, key, params, shape, dtype, mode)
 
   sample.__doc__ = (

@@ -68,6 +68,40 @@ def _standardize(p: Params, z: jax.Array) -> jax.Array:
 
 _velocity = _implicit.velocity_from_cdf(_standardize)
 
+SUPPORT = (-float("inf"), float("inf"))
+
+
+def _log_ndtr(x):
+  # jax's log_ndtr takes log(ndtr(x)) for moderate x > 0, losing the relative
+  # precision of log F ~ -S there; log1p(-Phi(-x)) keeps it.
+  upper = x > 0
+  return jnp.where(upper, jnp.log1p(-jax.scipy.special.ndtr(-jnp.where(upper, x, 0.0))),
+                   jax.scipy.special.log_ndtr(jnp.where(upper, 0.0, x)))
+
+
+def log_cdf(params: Params, z: ArrayLike) -> jax.Array:
+  r"""``log Phi((z - loc) / scale)``, accurate far in the lower tail.
+
+  >>> import irt_jax as irt
+  >>> round(float(irt.normal.log_cdf(irt.normal.Params(0.0, 1.0), -20.0)), 4)
+  -203.917
+  """
+  p, dtype = _prepare(params, None)
+  z = jnp.asarray(z, jnp.result_type(dtype, z))
+  return _log_ndtr((z - p.loc) / p.scale)
+
+
+def log_sf(params: Params, z: ArrayLike) -> jax.Array:
+  r"""``log(1 - Phi((z - loc) / scale))``, accurate far in the upper tail.
+
+  >>> import irt_jax as irt
+  >>> round(float(irt.normal.log_sf(irt.normal.Params(0.0, 1.0), 20.0)), 4)
+  -203.917
+  """
+  p, dtype = _prepare(params, None)
+  z = jnp.asarray(z, jnp.result_type(dtype, z))
+  return _log_ndtr((p.loc - z) / p.scale)
+
 
 def sample(key: ArrayLike, params: Params, shape=None, dtype=None, *,
            mode: str = "vjp") -> jax.Array:

@@ -94,6 +94,25 @@ def _standardize(p: Params, z):
   return _t_cdf(p.df, (z - p.loc) / p.scale)
 
 
+def _sf_value(p: Params, z):
+  return _t_cdf(p.df, (p.loc - z) / p.scale)  # By symmetry, S(t) = F(-t).
+
+
+def _log_density(p: Params, z):
+  df, loc, scale = p
+  t = (z - loc) / scale
+  gammaln = jax.scipy.special.gammaln
+  return (gammaln(0.5 * (df + 1)) - gammaln(0.5 * df) - 0.5 * jnp.log(jnp.pi * df)
+          - jnp.log(scale) - 0.5 * (df + 1) * jnp.log1p(t * t / df))
+
+
+# The t CDF has no JAX derivative in df: the sampler's rule supplies it.
+_cdf, _log_cdf, _log_sf = _implicit.cdf_with_rule(
+    _standardize, _sf_value, _log_density, _velocity)
+
+SUPPORT = (-float("inf"), float("inf"))
+
+
 def sample(key: ArrayLike, params: Params, shape=None, dtype=None, *,
            mode: str = "vjp") -> jax.Array:
   r"""Draws from Student-t(df, loc, scale) with implicit gradients.
@@ -127,11 +146,37 @@ def cdf(params: Params, z: ArrayLike) -> jax.Array:
   """The Student-t CDF at ``(z - loc) / scale``.
 
   >>> import irt_jax as irt
+  Differentiable in ``z`` and in all parameters (``dF/ddf`` from the same
+  kernel as the sampler's gradient).
+
+  >>> import irt_jax as irt
   >>> round(float(irt.student_t.cdf(irt.student_t.Params(1.0), 1.0)), 6)  # Cauchy
   0.75
   """
   p, dtype = _prepare(params)
-  return _standardize(p, jnp.asarray(z, dtype))
+  return _cdf(p, jnp.asarray(z, dtype))
+
+
+def log_cdf(params: Params, z: ArrayLike) -> jax.Array:
+  """``log F(z)``, accurate far in the lower tail; differentiable.
+
+  >>> import irt_jax as irt
+  >>> round(float(irt.student_t.log_cdf(irt.student_t.Params(1.0), -1.0)), 6)  # log 1/4
+  -1.386294
+  """
+  p, dtype = _prepare(params)
+  return _log_cdf(p, jnp.asarray(z, dtype))
+
+
+def log_sf(params: Params, z: ArrayLike) -> jax.Array:
+  """``log(1 - F(z))``, accurate far in the upper tail; differentiable.
+
+  >>> import irt_jax as irt
+  >>> round(float(irt.student_t.log_sf(irt.student_t.Params(1.0), 1.0)), 6)  # log 1/4
+  -1.386294
+  """
+  p, dtype = _prepare(params)
+  return _log_sf(p, jnp.asarray(z, dtype))
 
 
 def log_prob(params: Params, z: ArrayLike) -> jax.Array:
@@ -143,11 +188,7 @@ def log_prob(params: Params, z: ArrayLike) -> jax.Array:
   -1.14473
   """
   p, dtype = _prepare(params)
-  df, loc, scale = p
-  t = (jnp.asarray(z, dtype) - loc) / scale
-  gammaln = jax.scipy.special.gammaln
-  return (gammaln(0.5 * (df + 1)) - gammaln(0.5 * df) - 0.5 * jnp.log(jnp.pi * df)
-          - jnp.log(scale) - 0.5 * (df + 1) * jnp.log1p(t * t / df))
+  return _log_density(p, jnp.asarray(z, dtype))
 
 
 def mean(params: Params) -> jax.Array:

@@ -128,10 +128,10 @@ def sample(key: ArrayLike, params: Params, shape=None, dtype=None, *,
 def cdf(params: Params, x: ArrayLike) -> jax.Array:
   """``I_x(concentration1, concentration0)``, the regularized incomplete beta.
 
-  >>> import irt_jax as irt
   Differentiable in ``x`` and in both concentrations (through the same
   ``dI_x/da, db`` kernel as the sampler's gradient).
 
+  >>> import irt_jax as irt
   >>> import irt_jax as irt
   >>> round(float(irt.beta.cdf(irt.beta.Params(2.0, 1.0), 0.5)), 6)  # x^2
   0.25
@@ -144,8 +144,8 @@ def log_cdf(params: Params, x: ArrayLike) -> jax.Array:
   """``log I_x(a, b)``; differentiable like :func:`cdf`.
 
   >>> import irt_jax as irt
-  >>> round(float(irt.beta.log_cdf(irt.beta.Params(2.0, 1.0), 0.5)), 6)  # log x^2
-  -1.386294
+  >>> round(float(irt.beta.log_cdf(irt.beta.Params(2.0, 1.0), 0.5)), 4)  # log x^2
+  -1.3863
   """
   p, dtype = _prepare(params)
   return _log_cdf(p, jnp.asarray(x, dtype))
@@ -155,8 +155,8 @@ def log_sf(params: Params, x: ArrayLike) -> jax.Array:
   """``log(1 - I_x(a, b)) = log I_{1-x}(b, a)``; differentiable.
 
   >>> import irt_jax as irt
-  >>> round(float(irt.beta.log_sf(irt.beta.Params(1.0, 2.0), 0.5)), 6)  # log 0.25
-  -1.386294
+  >>> round(float(irt.beta.log_sf(irt.beta.Params(1.0, 2.0), 0.5)), 4)  # log 0.25
+  -1.3863
   """
   p, dtype = _prepare(params)
   return _log_sf(p, jnp.asarray(x, dtype))

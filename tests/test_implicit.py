@@ -46,12 +46,29 @@ def weibull_cdf(p, z):
   return -jnp.expm1(-((z / lam) ** k))
 
 
+# --- Gumbel: F(z) = exp(-exp(-(z-loc)/scale)), z = loc - scale log(-log u) ----
+def gumbel_inverse(p, u):
+  loc, scale = p
+  return loc - scale * jnp.log(-jnp.log(u))
+
+
+def gumbel_sampler(key, p, shape, dtype):
+  return gumbel_inverse(p, jax.random.uniform(key, shape, dtype))
+
+
+def gumbel_cdf(p, z):
+  loc, scale = p
+  return jnp.exp(-jnp.exp(-(z - loc) / scale))
+
+
 kumaraswamy = irt.implicit(kuma_sampler, kuma_cdf)
 weibull = irt.implicit(weibull_sampler, weibull_cdf)
+gumbel = irt.implicit(gumbel_sampler, gumbel_cdf)
 
 CASES = {
     "kumaraswamy": (kumaraswamy, kuma_inverse, (jnp.float64(0.7), jnp.float64(2.5))),
     "weibull": (weibull, weibull_inverse, (jnp.float64(2.0), jnp.float64(1.5))),
+    "gumbel": (gumbel, gumbel_inverse, (jnp.float64(-0.4), jnp.float64(1.3))),
 }
 
 
@@ -202,3 +219,52 @@ def test_autoregressive_needs_a_shape():
   chain = irt.implicit(_chain_sampler, _chain_cdfs, autoregressive=True)
   with pytest.raises(ValueError, match="shape"):
     chain(jax.random.key(0), (0.0, 1.0))
+
+
+# --- a hand-written CDF with no closed-form inverse ----------------------------
+# F(z; a) = (z + a z^3) / (1 + a) on [0, 1], sampled by bisection. By hand:
+# dz/da = -(dF/da) / F'(z) = (z - z^3) / ((1 + a)(1 + 3 a z^2)).
+def cubic_cdf(a, z):
+  return (z + a * z ** 3) / (1 + a)
+
+
+def cubic_sampler(key, a, shape, dtype):
+  u = jax.random.uniform(key, shape, dtype)
+  lo, hi = jnp.zeros(shape, dtype), jnp.ones(shape, dtype)
+  for _ in range(60):  # Bisection: 2^-60 < float64 resolution on [0, 1].
+    mid = 0.5 * (lo + hi)
+    below = cubic_cdf(a, mid) < u
+    lo, hi = jnp.where(below, mid, lo), jnp.where(below, hi, mid)
+  return 0.5 * (lo + hi)
+
+
+def test_hand_written_cdf_without_inverse():
+  cubic = irt.implicit(cubic_sampler, cubic_cdf)
+  a = jnp.float64(1.7)
+  z = cubic(KEY, a, (N,))
+  got = jax.jacrev(lambda q: cubic(KEY, q, (N,)))(a)
+  want = (z - z ** 3) / ((1 + a) * (1 + 3 * a * z ** 2))
+  np.testing.assert_allclose(got, want, rtol=1e-12)
+
+
+def test_cdf_not_differentiable_in_params_is_reported():
+  def beta_sampler(key, p, shape, dtype):
+    return jax.random.beta(key, p[0], p[1], shape, dtype)
+
+  def beta_cdf(p, z):  # jax's betainc has no derivative in a, b.
+    return jax.scipy.special.betainc(p[0], p[1], z)
+
+  bad = irt.implicit(beta_sampler, beta_cdf)
+  bad(KEY, (2.0, 3.0), (4,))  # Drawing alone is fine.
+  with pytest.raises(ValueError, match="cdf: JAX cannot differentiate it in the parameters"):
+    jax.grad(lambda a: bad(KEY, (a, 3.0), (4,)).sum())(2.0)
+
+
+def test_cdf_that_decreases_is_reported():
+  wrong = irt.implicit(weibull_sampler, lambda p, z: 1 - weibull_cdf(p, z))
+  with pytest.raises(ValueError, match="cdf: not increasing in z"):
+    wrong(KEY, (2.0, 1.5), (4,))
+  with pytest.raises(ValueError, match="cdf: not increasing in z"):
+    jax.grad(lambda lam: wrong(KEY, (lam, 1.5), (4,)).sum())(2.0)
+  # Under jit the check is skipped (values unknown), so it costs nothing there.
+  assert jnp.all(jnp.isfinite(jax.jit(lambda: wrong(KEY, (2.0, 1.5), (4,)))()))

@@ -35,6 +35,7 @@ from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from irt_jax._src import utils
 
@@ -64,11 +65,58 @@ def velocity_from_cdf(cdf: StandardizationFn) -> Velocity:
   """
 
   def velocity(params, z, params_dot):
-    _, density = jax.jvp(lambda zz: cdf(params, zz), (z,), (jnp.ones_like(z),))
-    _, f_dot = jax.jvp(lambda p: cdf(p, z), (params,), (params_dot,))
+    density = _density(cdf, params, z)
+    try:
+      _, f_dot = jax.jvp(lambda p: cdf(p, z), (params,), (params_dot,))
+    except (ValueError, TypeError, NotImplementedError) as e:
+      raise ValueError(
+          "cdf: JAX cannot differentiate it in the parameters, which the "
+          "implicit gradient -(dF/dparams)/q(z) needs. Write F with "
+          f"differentiable operations (or pass velocity=...). JAX said: {e}"
+      ) from e
     return -jnp.broadcast_to(f_dot, jnp.shape(z)) / density
 
   return velocity
+
+
+def _density(cdf, params, z):
+  """``dF/dz`` by one forward-mode pass (elementwise ``cdf``)."""
+  try:
+    _, density = jax.jvp(lambda zz: cdf(params, zz), (z,), (jnp.ones_like(z),))
+  except (ValueError, TypeError, NotImplementedError) as e:
+    raise ValueError(
+        "cdf: JAX cannot differentiate it in z, which the implicit gradient "
+        f"needs (dF/dz is the density). JAX said: {e}") from e
+  return density
+
+
+@functools.lru_cache(maxsize=64)
+def _compiled_density(cdf):
+  return jax.jit(functools.partial(_density, cdf))
+
+
+def check_increasing(cdf: StandardizationFn, params: PyTree, z: jax.Array) -> None:
+  """Raises ``ValueError`` if ``cdf`` decreases (or is NaN) at concrete draws.
+
+  A CDF that is not increasing in ``z`` at the sampler's own draws cannot be
+  the sampler's CDF, and would silently flip gradient signs. Checked only when
+  ``params`` and ``z`` are concrete (eager calls, also under ``jax.grad``);
+  under ``jit`` the check is skipped. A density that underflows to 0 in a far
+  tail is not an error.
+  """
+  values = [utils.concrete_value(v) for v in jax.tree.leaves((params, z))]
+  if any(v is None for v in values):
+    return
+  params_c, z_c = jax.tree.unflatten(jax.tree.structure((params, z)), values)
+  density = np.asarray(_compiled_density(cdf)(params_c, z_c))
+  bad = ~(density >= 0)
+  if np.any(bad):
+    i = int(np.flatnonzero(bad.reshape(-1))[0])
+    raise ValueError(
+        "cdf: not increasing in z at the sampler's draws (dF/dz = "
+        f"{density.reshape(-1)[i]!r} at z = {np.asarray(z_c).reshape(-1)[i]!r}); "
+        "irt.implicit needs the CDF of the sampler's own distribution (any "
+        "standardization strictly increasing in z).")
 
 
 def velocity_from_autoregressive(standardize: StandardizationFn) -> Velocity:
@@ -302,6 +350,7 @@ def implicit(sampler: RawSampler,
              *,
              velocity: Velocity | None = None,
              autoregressive: bool = False,
+             check: bool = True,
              ) -> Callable[..., jax.Array]:
   r"""Turns a sampler and a CDF into a sampler with implicit gradients.
 
@@ -333,6 +382,11 @@ def implicit(sampler: RawSampler,
       triangular solve per draw (:func:`velocity_from_autoregressive`). The
       params need not broadcast against the draws, and ``shape`` (batch +
       event) is required.
+    check: on eager calls (concrete params), verify that ``cdf`` increases
+      at the draws and raise ``ValueError`` if not (costs one extra
+      evaluation of ``dF/dz``; skipped under ``jit``). A ``cdf`` that JAX
+      cannot differentiate in the params raises ``ValueError`` when the
+      gradient is traced, in every mode.
 
   Returns:
     ``sample(key, params, shape=None, dtype=None, *, mode="vjp")``.
@@ -376,7 +430,10 @@ def implicit(sampler: RawSampler,
       batch = jnp.broadcast_shapes(
           *[jnp.shape(v) for v in jax.tree.leaves(params)])
       shape = utils.resolve_shape(shape, batch)
-    return draw_with_rule(sampler, velocity, key, params, shape, dtype, mode)
+    z = draw_with_rule(sampler, velocity, key, params, shape, dtype, mode)
+    if check and cdf is not None and not autoregressive:
+      check_increasing(cdf, params, z)
+    return z
 
   sample.__doc__ = (
       f"Implicit-gradient sampler built by irt_jax.implicit from "

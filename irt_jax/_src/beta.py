@@ -181,13 +181,23 @@ def _log_beta(a, b):
 
 
 def mean(params: Params) -> jax.Array:
-  """``a / (a + b)``."""
+  """``a / (a + b)``.
+
+  >>> import irt_jax as irt
+  >>> float(irt.beta.mean(irt.beta.Params(1.0, 3.0)))
+  0.25
+  """
   (a, b), _ = _prepare(params)
   return a / (a + b)
 
 
 def variance(params: Params) -> jax.Array:
-  """``a b / ((a + b)^2 (a + b + 1))``."""
+  """``a b / ((a + b)^2 (a + b + 1))``.
+
+  >>> import irt_jax as irt
+  >>> float(irt.beta.variance(irt.beta.Params(1.0, 1.0)))  # uniform: 1/12
+  0.0833333358168602
+  """
   (a, b), _ = _prepare(params)
   s = a + b
   return a * b / (s * s * (s + 1))

@@ -90,13 +90,23 @@ def log_prob(params: Params, z: ArrayLike) -> jax.Array:
 
 
 def mean(params: Params) -> jax.Array:
-  """``alpha / sum(alpha)``."""
+  """``alpha / sum(alpha)``.
+
+  >>> import irt_jax as irt
+  >>> irt.dirichlet.mean(irt.dirichlet.Params([1.0, 3.0])).tolist()
+  [0.25, 0.75]
+  """
   alpha, _ = _prepare(params)
   return alpha / jnp.sum(alpha, -1, keepdims=True)
 
 
 def variance(params: Params) -> jax.Array:
-  """``alpha_k (a0 - alpha_k) / (a0^2 (a0 + 1))``, ``a0 = sum(alpha)``."""
+  """``alpha_k (a0 - alpha_k) / (a0^2 (a0 + 1))``, ``a0 = sum(alpha)``.
+
+  >>> import irt_jax as irt
+  >>> irt.dirichlet.variance(irt.dirichlet.Params([1.0, 1.0])).tolist()  # uniform on [0, 1]
+  [0.0833333358168602, 0.0833333358168602]
+  """
   alpha, _ = _prepare(params)
   a0 = jnp.sum(alpha, -1, keepdims=True)
   return alpha * (a0 - alpha) / (a0 * a0 * (a0 + 1))

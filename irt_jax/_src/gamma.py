@@ -262,12 +262,22 @@ def log_prob(params: Params, z: ArrayLike) -> jax.Array:
 
 
 def mean(params: Params) -> jax.Array:
-  """``concentration / rate``."""
+  """``concentration / rate``.
+
+  >>> import irt_jax as irt
+  >>> float(irt.gamma.mean(irt.gamma.Params(3.0, 2.0)))
+  1.5
+  """
   p, _ = _prepare(params)
   return p.concentration / p.rate
 
 
 def variance(params: Params) -> jax.Array:
-  """``concentration / rate ** 2``."""
+  """``concentration / rate ** 2``.
+
+  >>> import irt_jax as irt
+  >>> float(irt.gamma.variance(irt.gamma.Params(3.0, 2.0)))
+  0.75
+  """
   p, _ = _prepare(params)
   return p.concentration / p.rate ** 2

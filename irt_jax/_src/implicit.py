@@ -62,6 +62,12 @@ def velocity_from_cdf(cdf: StandardizationFn) -> Velocity:
 
   Returns:
     ``velocity(params, z, params_dot) -> z_dot``.
+
+  >>> import jax.numpy as jnp, irt_jax as irt
+  >>> exp_cdf = lambda rate, z: -jnp.expm1(-rate * z)   # Exponential(rate)
+  >>> v = irt.velocity_from_cdf(exp_cdf)
+  >>> float(v(2.0, 0.5, 1.0))   # dz/drate = -z / rate
+  -0.25
   """
 
   def velocity(params, z, params_dot):

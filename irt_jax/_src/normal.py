@@ -145,13 +145,23 @@ def log_prob(params: Params, z: ArrayLike) -> jax.Array:
 
 
 def mean(params: Params) -> jax.Array:
-  """``loc``, broadcast to the batch shape."""
+  """``loc``, broadcast to the batch shape.
+
+  >>> import irt_jax as irt
+  >>> irt.normal.mean(irt.normal.Params([0.0, 1.0], 2.0)).tolist()
+  [0.0, 1.0]
+  """
   p, _ = _prepare(params)
   return jnp.broadcast_to(p.loc, jnp.broadcast_shapes(p.loc.shape, p.scale.shape))
 
 
 def variance(params: Params) -> jax.Array:
-  """``scale ** 2``, broadcast to the batch shape."""
+  """``scale ** 2``, broadcast to the batch shape.
+
+  >>> import irt_jax as irt
+  >>> irt.normal.variance(irt.normal.Params([0.0, 1.0], 2.0)).tolist()
+  [4.0, 4.0]
+  """
   p, _ = _prepare(params)
   return jnp.broadcast_to(p.scale ** 2,
                           jnp.broadcast_shapes(p.loc.shape, p.scale.shape))

@@ -192,14 +192,24 @@ def log_prob(params: Params, z: ArrayLike) -> jax.Array:
 
 
 def mean(params: Params) -> jax.Array:
-  """``loc`` for ``df > 1``, else NaN (undefined)."""
+  """``loc`` for ``df > 1``, else NaN (undefined).
+
+  >>> import irt_jax as irt
+  >>> irt.student_t.mean(irt.student_t.Params([0.5, 3.0], 1.0)).tolist()
+  [nan, 1.0]
+  """
   (df, loc, scale), _ = _prepare(params)
   shape = jnp.broadcast_shapes(df.shape, loc.shape, scale.shape)
   return jnp.broadcast_to(jnp.where(df > 1, loc, jnp.nan), shape)
 
 
 def variance(params: Params) -> jax.Array:
-  """``scale^2 df / (df - 2)`` for ``df > 2``; inf for ``1 < df <= 2``; NaN below."""
+  """``scale^2 df / (df - 2)`` for ``df > 2``; inf for ``1 < df <= 2``; NaN below.
+
+  >>> import irt_jax as irt
+  >>> irt.student_t.variance(irt.student_t.Params([0.5, 1.5, 4.0])).tolist()
+  [nan, inf, 2.0]
+  """
   (df, loc, scale), _ = _prepare(params)
   safe = jnp.where(df > 2, df, 3.0)
   var = scale ** 2 * safe / (safe - 2)

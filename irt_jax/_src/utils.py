@@ -70,6 +70,8 @@ def float_dtype(dtype: Any, *values: Any) -> np.dtype:
     if not jnp.issubdtype(dtype, jnp.floating):
       raise ValueError(f"dtype: expected a floating dtype, got {dtype}")
     return jax.dtypes.canonicalize_dtype(dtype)
+  # Lists / tuples of numbers are accepted like jnp.asarray accepts them.
+  values = [np.asarray(v) if isinstance(v, (list, tuple)) else v for v in values]
   floats = [jnp.result_type(v) for v in values
             if jnp.issubdtype(jnp.result_type(v), jnp.floating)
             and not isinstance(v, (int, float))]

@@ -75,6 +75,12 @@ class Distribution(_dist.Distribution):
   The batch and event shapes are those of one draw ``family.sample(key,
   params)``; the event has ``family.event_ndims`` axes (1 for Dirichlet and
   von Mises–Fisher, 0 otherwise unless the family says so).
+
+  >>> import jax, irt_jax as irt
+  >>> from irt_jax.numpyro import Distribution
+  >>> d = Distribution(irt.beta, irt.beta.Params(2.0, [1.0, 3.0]))
+  >>> d.batch_shape, d.support
+  ((2,), UnitInterval(lower_bound=0.0, upper_bound=1.0))
   """
 
   has_rsample = True

@@ -33,6 +33,10 @@ class Params(NamedTuple):
   Attributes:
     concentration1: ``a > 0``, the exponent of ``x``.
     concentration0: ``b > 0``, the exponent of ``1 - x``.
+
+  >>> import irt_jax as irt
+  >>> irt.beta.Params(0.5, 2.0)
+  Params(concentration1=0.5, concentration0=2.0)
   """
   concentration1: ArrayLike
   concentration0: ArrayLike
@@ -195,8 +199,8 @@ def variance(params: Params) -> jax.Array:
   """``a b / ((a + b)^2 (a + b + 1))``.
 
   >>> import irt_jax as irt
-  >>> float(irt.beta.variance(irt.beta.Params(1.0, 1.0)))  # uniform: 1/12
-  0.0833333358168602
+  >>> round(float(irt.beta.variance(irt.beta.Params(1.0, 1.0))), 6)  # uniform: 1/12
+  0.083333
   """
   (a, b), _ = _prepare(params)
   s = a + b

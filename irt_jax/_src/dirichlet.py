@@ -25,6 +25,10 @@ class Params(NamedTuple):
   Attributes:
     concentration: ``alpha > 0`` with the event axis last (shape ``[..., K]``,
       ``K >= 2``).
+
+  >>> import irt_jax as irt
+  >>> irt.dirichlet.Params([1.0, 2.0, 3.0])
+  Params(concentration=[1.0, 2.0, 3.0])
   """
   concentration: ArrayLike
 
@@ -104,8 +108,9 @@ def variance(params: Params) -> jax.Array:
   """``alpha_k (a0 - alpha_k) / (a0^2 (a0 + 1))``, ``a0 = sum(alpha)``.
 
   >>> import irt_jax as irt
-  >>> irt.dirichlet.variance(irt.dirichlet.Params([1.0, 1.0])).tolist()  # uniform on [0, 1]
-  [0.0833333358168602, 0.0833333358168602]
+  >>> v = irt.dirichlet.variance(irt.dirichlet.Params([1.0, 1.0]))  # uniform: 1/12
+  >>> [round(float(x), 6) for x in v]
+  [0.083333, 0.083333]
   """
   alpha, _ = _prepare(params)
   a0 = jnp.sum(alpha, -1, keepdims=True)

@@ -39,6 +39,10 @@ class Params(NamedTuple):
   Attributes:
     concentration: shape ``a > 0``.
     rate: inverse scale, ``> 0``.
+
+  >>> import irt_jax as irt
+  >>> irt.gamma.Params(2.0)   # rate defaults to 1
+  Params(concentration=2.0, rate=1.0)
   """
   concentration: ArrayLike
   rate: ArrayLike = 1.0

@@ -24,6 +24,10 @@ class Params(NamedTuple):
   Attributes:
     loc: mean, any real.
     scale: standard deviation, > 0.
+
+  >>> import irt_jax as irt
+  >>> irt.normal.Params(scale=2.0)
+  Params(loc=0.0, scale=2.0)
   """
   loc: ArrayLike = 0.0
   scale: ArrayLike = 1.0

@@ -36,6 +36,10 @@ class Params(NamedTuple):
     df: degrees of freedom, ``> 0``.
     loc: location, any real.
     scale: scale, ``> 0``.
+
+  >>> import irt_jax as irt
+  >>> irt.student_t.Params(3.0)
+  Params(df=3.0, loc=0.0, scale=1.0)
   """
   df: ArrayLike
   loc: ArrayLike = 0.0

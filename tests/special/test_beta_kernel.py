@@ -10,7 +10,6 @@ import functools
 
 import jax
 import jax.numpy as jnp
-import mpmath as mp
 import numpy as np
 import pytest
 import scipy.special as sc
@@ -18,26 +17,13 @@ import scipy.special as sc
 jax.config.update("jax_enable_x64", True)
 
 from irt_jax._src.special.beta import beta_velocity  # noqa: E402
+from tests.references import beta_velocity_mp as _mp_velocity  # noqa: E402
 
 GRID = np.geomspace(1e-2, 1e3, 8)
 QUANTILES = np.array([1e-6, 1e-4, 1e-2, 0.1, 0.3, 0.5, 0.7, 0.9, 0.99,
                       1 - 1e-4, 1 - 1e-6])
 TOL = {np.float32: 1e-4, np.float64: 1e-9}
 _jit_velocity = jax.jit(beta_velocity)
-
-
-def _mp_velocity(a, b, x):
-  """(dx/da, dx/db) at the exact floats a, b, x, by mpmath (50 digits)."""
-  if x <= 0.0 or x >= 1.0:
-    return 0.0, 0.0
-  with mp.workdps(50):
-    a, b, xx = mp.mpf(a), mp.mpf(b), mp.mpf(x)
-    log_p = ((a - 1) * mp.log(xx) + (b - 1) * mp.log1p(-xx)
-             - mp.log(mp.beta(a, b)))
-    p = mp.exp(log_p)
-    dia = mp.diff(lambda s: mp.betainc(s, b, 0, xx, regularized=True), a)
-    dib = mp.diff(lambda s: mp.betainc(a, s, 0, xx, regularized=True), b)
-    return float(-dia / p), float(-dib / p)
 
 
 @functools.lru_cache(maxsize=None)

@@ -14,7 +14,6 @@ import functools
 
 import jax
 import jax.numpy as jnp
-import mpmath
 import numpy as np
 import pytest
 from scipy import special as sc
@@ -22,6 +21,7 @@ from scipy import special as sc
 jax.config.update("jax_enable_x64", True)
 
 from irt_jax._src.special import gamma as gk
+from tests.references import gamma_log_velocity_mp as reference
 
 F32, F64 = np.float32, np.float64
 A_VALUES = np.geomspace(1e-3, 1e4, 22).astype(F32).astype(F64)  # exact in f32
@@ -34,21 +34,6 @@ TOL = {F32: 1e-5, F64: 1e-12}
 # Errors below this are rounding noise; "at least as good as jax" is only
 # asserted above it.
 NOISE = {F32: 4 * np.finfo(F32).eps, F64: 40 * np.finfo(F64).eps}
-
-
-@functools.lru_cache(maxsize=None)
-def reference(a: float, x: float | None = None, log_x: float | None = None) -> float:
-  """mpmath: d log x / da at fixed P(a, x), x given exactly or as exp(log_x)."""
-  with mpmath.workdps(50):
-    a = mpmath.mpf(a)
-    x = mpmath.exp(mpmath.mpf(log_x)) if x is None else mpmath.mpf(x)
-    p = mpmath.gammainc(a, 0, x, regularized=True)
-    if p < 0.5:
-      dp = mpmath.diff(lambda t: mpmath.gammainc(t, 0, x, regularized=True), a)
-    else:
-      dp = -mpmath.diff(lambda t: mpmath.gammainc(t, x, mpmath.inf, regularized=True), a)
-    # -dP/da / (x p(x)) with x p(x) = x^a e^-x / Gamma(a).
-    return float(-dp * mpmath.exp(x - a * mpmath.log(x) + mpmath.loggamma(a)))
 
 
 def _log_quantile(a: float, q: float) -> float:

@@ -12,7 +12,6 @@ import math
 
 import jax
 import jax.numpy as jnp
-import mpmath as mp
 import numpy as np
 import pytest
 import scipy.integrate as si
@@ -21,25 +20,12 @@ import scipy.stats as st
 jax.config.update("jax_enable_x64", True)
 
 from irt_jax._src.special.student_t import student_t_velocity  # noqa: E402
+from tests.references import student_t_velocity_mp as _mp_velocity  # noqa: E402
 
 DFS = np.geomspace(0.5, 1e3, 15)
 QUANTILES = np.array([1e-6, 1e-4, 1e-2, 0.1, 0.3, 0.45, 0.5 + 1e-6, 0.55, 0.7,
                       0.9, 0.99, 1 - 1e-4, 1 - 1e-6])
 TOL = {np.float32: 1e-4, np.float64: 1e-9}
-
-
-def _mp_velocity(nu, t):
-  if t == 0:
-    return 0.0
-  with mp.workdps(50):
-    tt, nu = mp.mpf(abs(t)), mp.mpf(nu)
-    tail = lambda n: mp.betainc(n / 2, mp.mpf(1) / 2, 0, n / (n + tt * tt),
-                                regularized=True) / 2
-    d_tail = mp.diff(tail, nu)          # = -dF/dnu for t > 0
-    log_f = (mp.loggamma((nu + 1) / 2) - mp.loggamma(nu / 2)
-             - mp.log(nu * mp.pi) / 2 - (nu + 1) / 2 * mp.log1p(tt * tt / nu))
-    v = d_tail / mp.exp(log_f)
-    return float(v if t > 0 else -v)
 
 
 @functools.lru_cache(maxsize=None)

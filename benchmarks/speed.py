@@ -1,144 +1,243 @@
-"""Sample + gradient of the sum, jit-compiled, float32: irt_jax against the peers
-that can be imported here (jax.random always; TFP-on-JAX, NumPyro and PyTorch when
-installed, e.g. ``pip install -e ".[bench]"``; a missing peer is reported, not faked).
+"""Sample + gradient, jit-compiled, float32: irt_jax against the peers importable here.
 
-    python benchmarks/speed.py [--repeats 3] [--out benchmarks/results]
+    python benchmarks/speed.py [--repeats 5] [--out benchmarks/results] [--cases gamma,beta]
 
-Prints a table of median times and ratios (irt_jax / peer) and writes
-``speed.json`` and ``speed.png``. Ratios come from one run on one machine.
+Every case times ``d/dparam sum(draws)`` (one scalar parameter, draws of the
+given size) after a warm-up call that compiles it: irt_jax, jax.random,
+TFP on JAX, NumPyro, Distrax (all under ``jax.jit(jax.grad(...))``) and PyTorch
+(``rsample`` + ``backward``, 2 threads). A peer that is not installed or has no
+reparameterized sampler for a case is reported as such, never faked. Ratios are
+irt_jax / peer from the same run; "x floor" is irt_jax over ``jax.random.normal``
+of the same number of floats. Writes ``speed.json`` and ``speed.png``.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
-import sys
-import time
 
+import _common
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-import irt_jax as irt  # noqa: E402
+import irt_jax as irt
 
 KEY = jax.random.key(0)
+F32 = jnp.float32
+PEERS = ("jax.random", "tfp", "numpyro", "distrax", "torch")
+
+# case -> (draws, event size, parameter value, targets: peer -> max ratio)
+CASES = {
+    "gamma a=0.3, 1e6": (10**6, 1, 0.3, {"jax.random": 0.05, "tfp": 0.3, "torch": 1.0}),
+    "gamma a=3, 1e6": (10**6, 1, 3.0, {"jax.random": 0.05, "tfp": 0.3, "torch": 1.0}),
+    "beta(0.5,0.5), 1e5": (10**5, 1, 0.5, {"jax.random": 0.05, "tfp": 0.5, "torch": 1.0}),
+    "student_t df=3, 1e5": (10**5, 1, 3.0, {"jax.random": 0.1, "tfp": 0.5, "torch": 1.5}),
+    "dirichlet K=100, 1e3": (1000, 100, 0.5, {"jax.random": 0.1, "tfp": 0.5, "torch": 1.5}),
+    "von_mises kappa=2, 1e5": (10**5, 1, 2.0, {"tfp": 0.5, "distrax": 0.5}),
+    "mixture 5 diag normals D=10, 1e4": (10**4, 10, 1.0, {"tfp": 0.3}),
+}
+MIX_K, MIX_D = 5, 10
 
 
-def timed(fn, *args, repeats=3):
-  out = fn(*args)
-  jax.block_until_ready(out)
-  times = []
-  for _ in range(repeats):
-    t = time.perf_counter()
-    jax.block_until_ready(fn(*args))
-    times.append(time.perf_counter() - t)
-  return float(np.median(times))
+def _mix_locs(p):
+  return p * jnp.linspace(-2.0, 2.0, MIX_K * MIX_D, dtype=F32).reshape(MIX_K, MIX_D)
 
 
-def irt_cases():
-  f32 = jnp.float32
-  return {
-      "gamma a=0.3, 1e6": (lambda a: irt.gamma.sample(KEY, irt.gamma.Params(a), (10**6,), f32).sum(), 0.3),
-      "gamma a=3, 1e6": (lambda a: irt.gamma.sample(KEY, irt.gamma.Params(a), (10**6,), f32).sum(), 3.0),
-      "beta(0.5,0.5), 1e5": (lambda a: irt.beta.sample(KEY, irt.beta.Params(a, a), (10**5,), f32).sum(), 0.5),
-      "student_t df=3, 1e5": (lambda d: irt.student_t.sample(KEY, irt.student_t.Params(d), (10**5,), f32).sum(), 3.0),
-      "dirichlet K=100, 1e3": (lambda a: irt.dirichlet.sample(
-          KEY, irt.dirichlet.Params(jnp.full((100,), a, f32)), (1000,), f32)[..., 0].sum(), 0.5),
-  }
+def jax_fn(lib, mods, case):
+  """``f(param) -> scalar`` for a JAX library, or a string saying why not."""
+  n, _, _, _ = CASES[case]
+  family = case.split(" ")[0]
+  if lib == "irt_jax":
+    if family == "gamma":
+      return lambda a: irt.gamma.sample(KEY, irt.gamma.Params(a), (n,), F32).sum()
+    if family == "beta(0.5,0.5),":
+      return lambda a: irt.beta.sample(KEY, irt.beta.Params(a, a), (n,), F32).sum()
+    if family == "student_t":
+      return lambda d: irt.student_t.sample(KEY, irt.student_t.Params(d), (n,), F32).sum()
+    if family == "dirichlet":
+      return lambda a: irt.dirichlet.sample(
+          KEY, irt.dirichlet.Params(jnp.full((100,), a, F32)), (n,), F32)[..., 0].sum()
+    if family == "von_mises":
+      if not hasattr(irt, "von_mises"):
+        return "no von_mises in this irt_jax"
+      return lambda k: irt.von_mises.sample(KEY, irt.von_mises.Params(0.0, k), (n,), F32).sum()
+    if not hasattr(irt, "mixture"):
+      return "no mixture in this irt_jax"
+    mix = irt.mixture.of(irt.normal, event_ndims=1)
+    return lambda p: mix.sample(KEY, mix.Params(
+        jnp.zeros(MIX_K, F32), irt.normal.Params(_mix_locs(p), jnp.ones((MIX_K, MIX_D), F32))),
+        (n,), F32).sum()
+  if lib == "jax.random":
+    fns = {
+        "gamma": lambda a: jax.random.gamma(KEY, a, (n,), F32).sum(),
+        "beta(0.5,0.5),": lambda a: jax.random.beta(KEY, a, a, (n,), F32).sum(),
+        "student_t": lambda d: jax.random.t(KEY, d, (n,), F32).sum(),
+        "dirichlet": lambda a: jax.random.dirichlet(
+            KEY, jnp.full((100,), a, F32), (n,), F32)[..., 0].sum(),
+    }
+    return fns.get(family, "no sampler")
+  mod = mods[lib]
+  if isinstance(mod, str):
+    return mod
+  if lib == "tfp":
+    d = mod.distributions
+    make = {
+        "gamma": lambda a: d.Gamma(a, 1.0),
+        "beta(0.5,0.5),": lambda a: d.Beta(a, a),
+        "student_t": lambda v: d.StudentT(v, 0.0, 1.0),
+        "dirichlet": lambda a: d.Dirichlet(jnp.full((100,), a, F32)),
+        "von_mises": lambda k: d.VonMises(0.0, k),
+        "mixture": lambda p: d.MixtureSameFamily(
+            d.Categorical(logits=jnp.zeros(MIX_K, F32)),
+            d.Independent(d.Normal(_mix_locs(p), 1.0), 1), reparameterize=True),
+    }[family]
+    return lambda x: _reduce(family, make(x).sample(n, seed=KEY))
+  if lib == "numpyro":
+    make = {
+        "gamma": lambda a: mod.Gamma(a),
+        "beta(0.5,0.5),": lambda a: mod.Beta(a, a),
+        "student_t": lambda v: mod.StudentT(v),
+        "dirichlet": lambda a: mod.Dirichlet(jnp.full((100,), a, F32)),
+        "von_mises": lambda k: mod.VonMises(0.0, k),
+        "mixture": None,
+    }[family]
+    if make is None or not make(jnp.float32(1.0)).has_rsample:
+      return "no reparameterized sampler"
+    return lambda x: _reduce(family, make(x).rsample(KEY, (n,)))
+  if lib == "distrax":
+    names = {"gamma": "Gamma", "beta(0.5,0.5),": "Beta", "dirichlet": "Dirichlet",
+             "von_mises": "VonMises"}
+    if family not in names or not hasattr(mod, names[family]):
+      return "no such distribution"
+    cls = getattr(mod, names[family])
+    make = {
+        "gamma": lambda a: cls(a, 1.0),
+        "beta(0.5,0.5),": lambda a: cls(a, a),
+        "dirichlet": lambda a: cls(jnp.full((100,), a, F32)),
+        "von_mises": lambda k: cls(0.0, k),
+    }[family]
+    return lambda x: _reduce(family, make(x).sample(seed=KEY, sample_shape=n))
+  raise ValueError(lib)
 
 
-def jax_random_cases():
-  f32 = jnp.float32
-  def beta(a):
-    return jax.random.beta(KEY, a, a, (10**5,), f32).sum()
-  return {
-      "gamma a=0.3, 1e6": (lambda a: jax.random.gamma(KEY, a, (10**6,), f32).sum(), 0.3),
-      "gamma a=3, 1e6": (lambda a: jax.random.gamma(KEY, a, (10**6,), f32).sum(), 3.0),
-      "beta(0.5,0.5), 1e5": (beta, 0.5),
-      "student_t df=3, 1e5": (lambda d: jax.random.t(KEY, d, (10**5,), f32).sum(), 3.0),
-      "dirichlet K=100, 1e3": (lambda a: jax.random.dirichlet(
-          KEY, jnp.full((100,), a, f32), (1000,), f32)[..., 0].sum(), 0.5),
-  }
+def _reduce(family, z):
+  return z[..., 0].sum() if family == "dirichlet" else z.sum()
 
 
-def torch_cases():
-  try:
-    import torch
-  except ImportError:
-    return None
-  torch.set_num_threads(2)
-
-  def make(dist_fn, n, a0):
-    def run(a):
-      p = torch.tensor(a, requires_grad=True)
-      s = dist_fn(p).rsample((n,))
-      s = s[..., 0] if s.ndim > 1 else s
-      s.sum().backward()
-      return p.grad
-    return run, a0
+def torch_fn(torch, case):
+  """A closure running rsample + backward in PyTorch, or why not."""
+  if isinstance(torch, str):
+    return torch
+  n, _, x0, _ = CASES[case]
+  family = case.split(" ")[0]
   D = torch.distributions
-  return {
-      "gamma a=0.3, 1e6": make(lambda p: D.Gamma(p, 1.0), 10**6, 0.3),
-      "gamma a=3, 1e6": make(lambda p: D.Gamma(p, 1.0), 10**6, 3.0),
-      "beta(0.5,0.5), 1e5": make(lambda p: D.Beta(p, p), 10**5, 0.5),
-      "student_t df=3, 1e5": make(lambda p: D.StudentT(p), 10**5, 3.0),
-      "dirichlet K=100, 1e3": make(lambda p: D.Dirichlet(p * torch.ones(100)), 1000, 0.5),
-  }
+  make = {
+      "gamma": lambda p: D.Gamma(p, 1.0),
+      "beta(0.5,0.5),": lambda p: D.Beta(p, p),
+      "student_t": lambda p: D.StudentT(p),
+      "dirichlet": lambda p: D.Dirichlet(p * torch.ones(100)),
+  }.get(family)
+  if make is None:
+    return "no rsample"
+
+  def run(a):
+    p = torch.tensor(a, requires_grad=True)
+    s = make(p).rsample((n,))
+    (s[..., 0] if family == "dirichlet" else s).sum().backward()
+    return p.grad
+  return run
 
 
 def main():
-  parser = argparse.ArgumentParser()
-  parser.add_argument("--repeats", type=int, default=3)
-  parser.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "results"))
+  parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+  parser.add_argument("--repeats", type=int, default=5)
+  parser.add_argument("--out", default=_common.RESULTS)
+  parser.add_argument("--cases", default="", help="comma-separated prefixes of case names")
   args = parser.parse_args()
-  results = {"machine": f"{platform.machine()} {os.cpu_count()} cores", "date": time.strftime("%Y-%m-%d"),
-             "jax": jax.__version__, "cases": {}}
-  floor = jax.jit(lambda k: jax.random.normal(k, (10**6,), jnp.float32).sum())
-  results["jax.random.normal 1e6 (floor)"] = timed(floor, KEY, repeats=args.repeats)
-  peers = {"jax.random": jax_random_cases(), "torch": torch_cases()}
-  for name, (fn, x) in irt_cases().items():
-    row = {"irt_jax": timed(jax.jit(jax.grad(fn)), x, repeats=args.repeats)}
-    for peer, cases in peers.items():
-      if cases is None:
-        row[peer] = "not installed"
-      elif peer == "torch":
-        run, x0 = cases[name]
-        row[peer] = timed(run, x0, repeats=args.repeats)
-      else:
-        pf, x0 = cases[name]
-        row[peer] = timed(jax.jit(jax.grad(pf)), x0, repeats=args.repeats)
-    results["cases"][name] = row
-  print(f"{'case':24s} {'irt_jax ms':>10s} " + " ".join(f"{p + ' ms':>14s} {'ratio':>6s}" for p in peers))
-  for name, row in results["cases"].items():
+  mods = _common.peers()
+  if not isinstance(mods["torch"], str):
+    mods["torch"].set_num_threads(2)
+  cases = [c for c in CASES if not args.cases or any(c.startswith(p) for p in args.cases.split(","))]
+  results = {"meta": _common.machine(), "peers": {k: (v if isinstance(v, str) else "ok")
+                                                   for k, v in mods.items()}, "cases": {}}
+  for case in _common.progress(cases, "speed"):
+    n, event, x0, targets = CASES[case]
+    floor = jax.jit(lambda k: jax.random.normal(k, (n * event,), F32).sum())
+    row = {"floor": _common.timed(floor, KEY, repeats=args.repeats)}
+    for lib in ("irt_jax",) + PEERS:
+      fn = torch_fn(mods["torch"], case) if lib == "torch" else jax_fn(lib, mods, case)
+      if isinstance(fn, str):
+        row[lib] = fn
+        continue
+      compiled = fn if lib == "torch" else jax.jit(jax.grad(fn))
+      try:
+        row[lib] = _common.timed(compiled, F32(x0) if lib != "torch" else x0,
+                                 repeats=args.repeats)
+      except Exception as e:  # pylint: disable=broad-except  (a peer's own failure)
+        row[lib] = f"failed: {type(e).__name__}: {str(e)[:80]}"
+    row["targets"] = targets
+    results["cases"][case] = row
+  print_table(results)
+  path = _common.save("speed", results, args.out)
+  plot(results, args.out)
+  print(f"wrote {path}")
+
+
+def ratio_cells(row):
+  """(peer, ratio or None, target or None) for each peer."""
+  out = []
+  for lib in PEERS:
+    v = row[lib]
+    r = row["irt_jax"] / v if not isinstance(v, str) and not isinstance(row["irt_jax"], str) else None
+    out.append((lib, r, row["targets"].get(lib)))
+  return out
+
+
+def print_table(results):
+  head = f"{'case':34s} {'irt_jax ms':>10s} {'x floor':>8s} " + " ".join(f"{p:>12s}" for p in PEERS)
+  print("\nsample + grad, jit, float32; peer columns: ratio irt_jax/peer "
+        "(target in brackets, * = missed)\n" + head)
+  for case, row in results["cases"].items():
+    irt_ms = row["irt_jax"]
+    if isinstance(irt_ms, str):
+      print(f"{case:34s} {irt_ms}")
+      continue
     cells = []
-    for p in peers:
-      v = row[p]
-      cells.append(f"{'-':>14s} {'-':>6s}" if isinstance(v, str) else f"{1e3 * v:14.1f} {row['irt_jax'] / v:6.2f}")
-    print(f"{name:24s} {1e3 * row['irt_jax']:10.1f} " + " ".join(cells))
-  os.makedirs(args.out, exist_ok=True)
-  with open(os.path.join(args.out, "speed.json"), "w") as fh:
-    json.dump(results, fh, indent=1)
+    for lib, r, target in ratio_cells(row):
+      if r is None:
+        cells.append(f"{'-':>12s}")
+      else:
+        mark = "" if target is None else (f"[{target}]" if r <= target else f"[{target}]*")
+        cells.append(f"{r:7.3f}{mark:>5s}")
+    print(f"{case:34s} {1e3 * irt_ms:10.1f} {irt_ms / row['floor']:8.1f} " + " ".join(cells))
+  print("peer ms: " + "; ".join(
+      f"{case.split(',')[0]}: " + ", ".join(
+          f"{lib} {1e3 * row[lib]:.1f}" for lib in PEERS if not isinstance(row[lib], str))
+      for case, row in results["cases"].items()))
+
+
+def plot(results, out):
   try:
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    names = list(results["cases"])
-    fig, ax = plt.subplots(figsize=(9, 4))
-    for i, p in enumerate(["irt_jax"] + list(peers)):
-      vals = [results["cases"][n][p] for n in names]
-      vals = [v * 1e3 if not isinstance(v, str) else np.nan for v in vals]
-      ax.bar(np.arange(len(names)) + 0.25 * i, vals, 0.25, label=p)
-    ax.set_xticks(np.arange(len(names)) + 0.25, names, rotation=15, fontsize=8)
-    ax.set_yscale("log")
-    ax.set_ylabel("ms (sample + grad, jit, float32)")
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(os.path.join(args.out, "speed.png"), dpi=100)
+    plt = _common.pyplot()
   except ImportError:
     print("matplotlib not installed: no plot")
+    return
+  names = list(results["cases"])
+  libs = ("irt_jax",) + PEERS
+  fig, ax = plt.subplots(figsize=(11, 4.5))
+  width = 0.8 / len(libs)
+  for i, lib in enumerate(libs):
+    vals = [results["cases"][c][lib] for c in names]
+    vals = [1e3 * v if not isinstance(v, str) else np.nan for v in vals]
+    ax.bar(np.arange(len(names)) + width * i, vals, width, label=lib)
+  ax.set_xticks(np.arange(len(names)) + 0.4 - width / 2, names, rotation=12, fontsize=7)
+  ax.set_yscale("log")
+  ax.set_ylabel("ms (sample + grad, jit, float32)")
+  ax.set_title(f"{results['meta']['machine']}, {results['meta']['date']}")
+  ax.legend(fontsize=7)
+  fig.tight_layout()
+  fig.savefig(os.path.join(out, "speed.png"), dpi=100)
 
 
 if __name__ == "__main__":

@@ -11,7 +11,7 @@ BPY := $(BENCH_VENV)/bin/python
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ".[test,demo]"
+	$(PY) -m pip install --quiet -e ".[test,demo,examples]"
 	touch $@
 
 demo: $(VENV)/.installed

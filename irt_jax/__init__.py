@@ -11,10 +11,14 @@ with implicit gradients (Figurnov, Mohamed & Mnih, 2018).
 """
 
 from irt_jax import beta as beta
+from irt_jax import diagnostics as diagnostics
 from irt_jax import dirichlet as dirichlet
+from irt_jax import estimators as estimators
 from irt_jax import gamma as gamma
 from irt_jax import normal as normal
 from irt_jax import student_t as student_t
+from irt_jax import von_mises as von_mises
+from irt_jax import von_mises_fisher as von_mises_fisher
 from irt_jax._src.implicit import implicit as implicit
 from irt_jax._src.implicit import velocity_from_cdf as velocity_from_cdf
 
@@ -22,10 +26,14 @@ __version__ = "0.1.0"
 
 __all__ = [
     "beta",
+    "diagnostics",
     "dirichlet",
+    "estimators",
     "gamma",
     "implicit",
     "normal",
     "student_t",
     "velocity_from_cdf",
+    "von_mises",
+    "von_mises_fisher",
 ]

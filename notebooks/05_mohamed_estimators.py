@@ -69,41 +69,22 @@ closed_grad = {name: np.asarray(jax.vmap(jax.grad(fn, argnums=(0, 1)), in_axes=(
 
 
 # %% [markdown]
-# ## The estimators (per-draw gradients with respect to `(mu, sigma)`)
+# ## The estimators (per-draw gradients with respect to `(mu, sigma)`), from `irt_jax.estimators`
+#
+# All four share one signature, `estimator(f, family, params, key, num_samples)`, and return
+# the per-draw gradients as a `Params` of arrays with a leading `num_samples` axis.
+# `measure_valued` couples its arms by default: one Rayleigh `R` for both arms of `mu`,
+# `x- = mu + sigma M U` for `sigma` (the estimator the quadrature below describes).
 
 # %%
-def params(mu, s):
-  return irt.normal.Params(mu, s)
+from irt_jax import estimators  # noqa: E402
+
+P = irt.normal.Params(jnp.asarray(MU), jnp.asarray(SIGMA))
 
 
-def pathwise(f, k, key):
-  def one(theta):
-    x = irt.normal.sample(key, params(*theta), (M,))
-    return f(x, k)
-  mu, s = jnp.full((M,), MU), jnp.full((M,), SIGMA)
-  return jnp.stack(jax.grad(lambda th: one(th).sum())((mu, s)), axis=1)
-
-
-def score(f, k, key, baseline):
-  x = irt.normal.sample(key, params(MU, SIGMA), (M,))
-  fx = f(x, k)
-  b = (fx.sum() - fx) / (M - 1) if baseline else 0.0
-  dlogq = jax.vmap(jax.grad(lambda mu, s, xi: irt.normal.log_prob(params(mu, s), xi), argnums=(0, 1)),
-                   in_axes=(None, None, 0))(MU, SIGMA, x)
-  return (fx - b)[:, None] * jnp.stack(dlogq, axis=1)
-
-
-def measure_valued(f, k, key):
-  kr, km, ks, ku = jax.random.split(key, 4)
-  # mu: Rayleigh(1) = Weibull(shape 2, scale sqrt 2), shared by both arms (coupling)
-  r = jnp.sqrt(2 * jax.random.exponential(kr, (M,)))
-  g_mu = (f(MU + SIGMA * r, k) - f(MU - SIGMA * r, k)) / (SIGMA * jnp.sqrt(2 * jnp.pi))
-  # sigma: double-sided Maxwell M = sign * chi_3; M U ~ N(0, 1)
-  chi3 = jnp.sqrt(jnp.sum(jax.random.normal(km, (M, 3)) ** 2, axis=1))
-  mx = jnp.where(jax.random.bernoulli(ks, 0.5, (M,)), chi3, -chi3)
-  u = jax.random.uniform(ku, (M,))
-  g_s = (f(MU + SIGMA * mx, k) - f(MU + SIGMA * mx * u, k)) / SIGMA
-  return jnp.stack([g_mu, g_s], axis=1)
+def per_draw(estimator, f, k, key, **options):
+  g = estimator(lambda x: f(x, k), irt.normal, P, key, M, **options)
+  return jnp.stack([g.loc, g.scale], axis=1)                              # (M, 2)
 
 
 ESTIMATORS = ["score", "score + LOO baseline", "pathwise", "measure-valued"]
@@ -112,10 +93,11 @@ ESTIMATORS = ["score", "score + LOO baseline", "pathwise", "measure-valued"]
 def run_cost(name):
   f, ks = COSTS[name]
   fns = {
-      "score": lambda k, key: score(f, k, key, False),
-      "score + LOO baseline": lambda k, key: score(f, k, key, True),
-      "pathwise": lambda k, key: pathwise(f, k, key),
-      "measure-valued": lambda k, key: measure_valued(f, k, key),
+      "score": lambda k, key: per_draw(estimators.score_function, f, k, key),
+      "score + LOO baseline": lambda k, key: per_draw(
+          estimators.score_function, f, k, key, baseline="leave_one_out"),
+      "pathwise": lambda k, key: per_draw(estimators.pathwise, f, k, key),
+      "measure-valued": lambda k, key: per_draw(estimators.measure_valued, f, k, key),
   }
   keys = jax.random.split(jax.random.fold_in(KEY, list(COSTS).index(name)), len(ks))
   out = {}

@@ -1,0 +1,13 @@
+"""Public API of the von Mises family; see :mod:`irt_jax._src.von_mises`."""
+
+from irt_jax._src.von_mises import Params as Params
+from irt_jax._src.von_mises import sample as sample
+from irt_jax._src.von_mises import SUPPORT as SUPPORT
+from irt_jax._src.von_mises import cdf as cdf
+from irt_jax._src.von_mises import log_cdf as log_cdf
+from irt_jax._src.von_mises import log_sf as log_sf
+from irt_jax._src.von_mises import log_prob as log_prob
+from irt_jax._src.von_mises import mean as mean
+from irt_jax._src.von_mises import variance as variance
+
+__all__ = ["Params", "sample", "SUPPORT", "cdf", "log_cdf", "log_sf", "log_prob", "mean", "variance"]

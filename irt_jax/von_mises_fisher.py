@@ -1,0 +1,9 @@
+"""Public API of the von Mises–Fisher family; see :mod:`irt_jax._src.von_mises_fisher`."""
+
+from irt_jax._src.von_mises_fisher import Params as Params
+from irt_jax._src.von_mises_fisher import sample as sample
+from irt_jax._src.von_mises_fisher import log_prob as log_prob
+from irt_jax._src.von_mises_fisher import mean as mean
+from irt_jax._src.von_mises_fisher import event_ndims as event_ndims
+
+__all__ = ["Params", "sample", "log_prob", "mean", "event_ndims"]

@@ -17,6 +17,7 @@ from irt_jax import estimators as estimators
 from irt_jax import gamma as gamma
 from irt_jax import normal as normal
 from irt_jax import student_t as student_t
+from irt_jax import truncated as truncated
 from irt_jax import von_mises as von_mises
 from irt_jax import von_mises_fisher as von_mises_fisher
 from irt_jax._src.implicit import implicit as implicit
@@ -33,6 +34,7 @@ __all__ = [
     "implicit",
     "normal",
     "student_t",
+    "truncated",
     "velocity_from_cdf",
     "von_mises",
     "von_mises_fisher",

@@ -1,0 +1,755 @@
+r"""Truncation of any 1-D family to ``[low, high]``, with implicit gradients.
+
+``truncated.of(base)`` turns a 1-D family module (``Params``, ``sample``,
+``cdf``, ``log_cdf``, ``log_sf``, ``log_prob``, ``SUPPORT``) into the family of
+its truncations. The standardization function is
+
+.. math::  T(z) = \frac{F(z) - F(a)}{F(b) - F(a)},\qquad a = low,\ b = high,
+
+formed in log space from the base's ``log_cdf`` / ``log_sf``: every mass
+``F(y) - F(x)`` is taken on the side of the median where it is small
+(``F(y) (1 - e^{\log F(x) - \log F(y)})`` below it, ``S(x) (1 - e^{\log S(y)
+- \log S(x)})`` above it, ``1 - F(x) - S(y)`` across it), so bounds ten or forty
+standard deviations out, one-sided or infinite, keep full precision (compare
+jax issue #10951: ``jax.random.truncated_normal`` is wrong at extreme bounds).
+Masses too small for the CDF to resolve (the log CDF changes by less than
+``16 eps^(1/3)`` across them: narrow intervals, and draws right next to a
+bound) use two-point Gauss–Legendre quadrature of the base density instead.
+
+Sampling: ``u ~ U(0, 1)`` split into a side and ``w = min(u, 1 - u)``, then
+``log T(z) = log w`` (or ``log(1 - T(z)) = log w``) is solved by safeguarded
+Newton steps on a bracket that is bisected in the *bit pattern* of the floats
+(so any bracket, also ``[a, +inf)`` replaced by the largest float, shrinks to
+adjacent floats in at most 32 / 64 halvings); a capped ``while_loop``
+(``2 * bits + 16`` rounds). For a normal base the first guess is the normal
+quantile of the target (1-2 rounds); otherwise an exponential-tail guess from
+the nearer finite bound (typically 4-8 rounds). Each round costs one
+``log_cdf`` + ``log_sf`` + ``log_prob`` of the base, so a truncated gamma,
+beta or Student-t draw costs several of the base's (slow, iterative) CDF
+evaluations; the truncated normal draws 1e5 samples in tens of milliseconds.
+
+Gradient (Figurnov, Mohamed & Mnih, 2018): differentiating ``T(z) = u`` gives,
+with ``v(x)`` the base's own implicit velocity at ``x`` and ``q`` its density,
+
+.. math::  \dot z = v(z) + (1 - T)\,\frac{q(a)}{q(z)}\,(\dot a - v(a))
+                    + T\,\frac{q(b)}{q(z)}\,(\dot b - v(b)).
+
+So ``dz/dlow = (1 - T) q(a)/q(z)``, ``dz/dhigh = T q(b)/q(z)`` and, for a
+normal base, ``dz/dloc = 1 - dz/dlow - dz/dhigh`` (TensorFlow's truncated
+normal sets ``dz/dloc = 1``, which is wrong). ``v(x)`` is
+``-(d log F/dphi)/(d log F/dx)`` of the base's ``log_cdf`` (``log_sf`` in the
+upper half), i.e. the base's own rule. No cancellation: every term is a
+product of positive factors formed in log space.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import sys
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.typing import ArrayLike
+
+from irt_jax._src import implicit as _implicit
+from irt_jax._src import utils
+
+_LOG_HALF = -math.log(2.0)
+_REQUIRED = ("Params", "sample", "cdf", "log_cdf", "log_sf", "log_prob", "SUPPORT")
+
+
+class Params(NamedTuple):
+  """Parameters of a truncated distribution (a pytree).
+
+  Attributes:
+    base: the base family's ``Params``.
+    low: lower bound (``-inf``: none).
+    high: upper bound (``+inf``: none); ``low < high`` and the interval must
+      meet the base's support.
+
+  >>> import irt_jax as irt
+  >>> from irt_jax import truncated
+  >>> truncated.Params(irt.normal.Params(0.0, 1.0), low=1.0)
+  Params(base=Params(loc=0.0, scale=1.0), low=1.0, high=inf)
+  """
+  base: Any
+  low: ArrayLike = -float("inf")
+  high: ArrayLike = float("inf")
+
+
+class _Ends(NamedTuple):
+  """Per-interval quantities (batch shape), differentiable in the params."""
+  a: jax.Array        # low clipped to the support (finite stand-in if open)
+  b: jax.Array
+  a_open: jax.Array   # low at or below the support: no truncation there
+  b_open: jax.Array
+  lfa: jax.Array      # log F(a), log S(a), log q(a)
+  lsa: jax.Array
+  lqa: jax.Array
+  lfb: jax.Array
+  lsb: jax.Array
+  lqb: jax.Array
+  log_z: jax.Array    # log(F(b) - F(a))
+  tiny: jax.Array     # interval too narrow for the CDF: quadrature instead
+
+
+# ----------------------------------------------------------------- log space
+
+
+def _log1mexp(d):
+  """``log(1 - exp(d))`` for ``d <= 0`` (Maechler 2012), ``-inf`` at 0."""
+  d = jnp.minimum(d, 0.0)
+  near = d > _LOG_HALF
+  a = jnp.log(-jnp.expm1(jnp.where(near, d, -1.0)))
+  b = jnp.log1p(-jnp.exp(jnp.where(near, -1.0, d)))
+  return jnp.where(near, a, b)
+
+
+def _log_mass(lfx, lsx, lfy, lsy):
+  """``log(F(y) - F(x))`` from log CDFs / SFs, on the side where it is small."""
+  below = lfy <= _LOG_HALF            # x < y both below the median
+  above = lsx <= _LOG_HALF            # both above it
+  ninf = -jnp.inf
+  fy_ok = lfy > ninf
+  m_below = jnp.where(
+      fy_ok, lfy + _log1mexp(jnp.where(fy_ok, lfx - lfy, -1.0)), ninf)
+  sx_ok = lsx > ninf
+  m_above = jnp.where(
+      sx_ok, lsx + _log1mexp(jnp.where(sx_ok, lsy - lsx, -1.0)), ninf)
+  across = jnp.minimum(jnp.exp(lfx) + jnp.exp(lsy), 1.0)
+  m_across = jnp.log1p(-jnp.where(below | above, 0.5, across))
+  m_across = jnp.where(across >= 1.0, ninf, m_across)
+  return jnp.where(below, m_below, jnp.where(above, m_above, m_across))
+
+
+_GL = 1.0 / math.sqrt(3.0)
+
+
+def _log_mass_gl(log_prob, pb, x, y):
+  """``log int_x^y q`` by two-point Gauss-Legendre (narrow intervals only)."""
+  width = y - x
+  pos = width > 0
+  half = jnp.where(pos, 0.5 * width, 1.0)
+  mid = 0.5 * (x + y)
+  lq1 = log_prob(pb, mid - _GL * half)
+  lq2 = log_prob(pb, mid + _GL * half)
+  out = jnp.log(half) + jnp.logaddexp(lq1, lq2)
+  return jnp.where(pos, out, -jnp.inf)
+
+
+# ------------------------------------------------------- bit-pattern bisection
+
+
+def _int_type(dtype):
+  return jnp.int32 if jnp.finfo(dtype).bits == 32 else jnp.int64
+
+
+def _to_ordered(x):
+  itype = _int_type(x.dtype)
+  i = jax.lax.bitcast_convert_type(x, itype)
+  mag = i & jnp.iinfo(itype).max
+  return jnp.where(i < 0, -mag, mag)
+
+
+def _from_ordered(o, dtype):
+  itype = _int_type(dtype)
+  mag = jnp.abs(o)
+  i = jnp.where(o < 0, mag | jnp.asarray(jnp.iinfo(itype).min, itype), mag)
+  return jax.lax.bitcast_convert_type(i, dtype)
+
+
+def _ordered_mid(lo, hi):
+  """The float halfway between ``lo`` and ``hi`` in bit-pattern order."""
+  a, b = _to_ordered(lo), _to_ordered(hi)
+  m = a // 2 + b // 2 + ((a % 2) + (b % 2)) // 2
+  return _from_ordered(m, lo.dtype)
+
+
+def _adjacent(lo, hi):
+  return _to_ordered(lo) + 1 >= _to_ordered(hi)
+
+
+def _solve(g_fn, lo, hi, x0, noise, max_iter):
+  """Root of an increasing ``g`` in ``(lo, hi)``; ``g(lo) <= 0 <= g(hi)``.
+
+  Newton from the best point so far, accepted only strictly inside the
+  bracket and only while it at least halves ``|g|``; otherwise bisection in
+  bit-pattern order. Stops when ``|g|`` is within its own rounding ``noise``
+  (after one last Newton step), the step is below ``eps^(2/3) |x|`` (the last
+  step then lands within rounding), or the bracket is
+  two adjacent floats; at most ``max_iter`` rounds.
+  """
+  tol = float(jnp.finfo(lo.dtype).eps) ** (2 / 3)
+  lo0, hi0 = lo, hi
+  ok0 = jnp.isfinite(x0) & (x0 > lo) & (x0 < hi)
+  x0 = jnp.where(ok0, x0, _ordered_mid(lo, hi))
+  g0, d0 = g_fn(x0)
+  lo = jnp.where(g0 < 0, x0, lo)
+  hi = jnp.where(g0 > 0, x0, hi)
+  done = (g0 == 0) | _adjacent(lo, hi)
+
+  def cond(s):
+    return (s[0] < max_iter) & ~jnp.all(s[-1])
+
+  def body(s):
+    it, lo, hi, x, gx, dx, trust, done = s
+    step = gx / dx
+    cand = x - step
+    cand_ok = jnp.isfinite(cand) & (cand > lo) & (cand < hi)
+    # Step scale: |x|, and the distance to the ends (g ~ log(x - lo0) there).
+    reach = jnp.minimum(jnp.abs(x), jnp.minimum(x - lo0, hi0 - x))
+    small = jnp.isfinite(step) & ((jnp.abs(step) <= tol * reach)
+                                  | (jnp.abs(gx) <= noise))
+    finish = ~done & small
+    # A Newton step past an end of the bracket (the root is within rounding
+    # of it, e.g. a draw next to a bound) probes the float next to that end
+    # once before falling back to bisection.
+    use_newton = trust & jnp.isfinite(cand)
+    probe = jnp.where(cand <= lo, jnp.nextafter(lo, hi), jnp.nextafter(hi, lo))
+    p = jnp.where(use_newton, jnp.where(cand_ok, cand, probe),
+                  _ordered_mid(lo, hi))
+    gp, dp = g_fn(p)
+    lo2 = jnp.where(gp < 0, p, lo)
+    hi2 = jnp.where(gp > 0, p, hi)
+    better = ~(jnp.abs(gp) > jnp.abs(gx))
+    x2 = jnp.where(better, p, x)
+    g2 = jnp.where(better, gp, gx)
+    d2 = jnp.where(better, dp, dx)
+    trust2 = ~use_newton | (jnp.abs(gp) <= 0.5 * jnp.abs(gx))
+    done2 = (gp == 0) | _adjacent(lo2, hi2)
+    # A finished draw keeps its Newton-polished point (or x) and stops.
+    x2 = jnp.where(finish, jnp.where(cand_ok, cand, x), x2)
+    keep = done | finish
+    new = (jnp.where(keep, lo, lo2), jnp.where(keep, hi, hi2),
+           jnp.where(done, x, x2), jnp.where(keep, gx, g2),
+           jnp.where(keep, dx, d2), trust2, done | finish | done2)
+    return (it + 1,) + new
+
+  init = (jnp.int32(0), lo, hi, x0, g0, d0, jnp.ones_like(done), done)
+  out = jax.lax.while_loop(cond, body, init)
+  return out[3], out[0]
+
+
+# ------------------------------------------------------------- normal guess
+
+
+def _inv_log_ndtr_lower(lp):
+  """``x <= 0`` with ``log Phi(x) ~= lp`` (``lp <= log 1/2``), a first guess."""
+  deep = lp < -40.0
+  direct = jax.scipy.special.ndtri(jnp.exp(jnp.where(deep, -1.0, lp)))
+  t = -2.0 * jnp.where(deep, lp, -50.0) - math.log(2 * math.pi)
+  x2 = t - jnp.log(t)
+  asym = -jnp.sqrt(jnp.maximum(x2, 1.0))
+  return jnp.where(deep, asym, direct)
+
+
+def _normal_guess(pb, e, lt, l1t):
+  lf_t = jnp.logaddexp(e.lfa, lt + e.log_z)
+  ls_t = jnp.logaddexp(e.lsb, l1t + e.log_z)
+  lower = lf_t < ls_t
+  lp = jnp.minimum(jnp.where(lower, lf_t, ls_t), _LOG_HALF)
+  x = _inv_log_ndtr_lower(lp)
+  return pb.loc + pb.scale * jnp.where(lower, x, -x)
+
+
+# ------------------------------------------------------------------- family
+
+
+def _short(name: str) -> str:
+  return name.replace("irt_jax._src.", "irt_jax.", 1)
+
+
+class Truncated:
+  r"""The family of truncations ``[low, high]`` of a 1-D base family.
+
+  Build it with :func:`of`. It has the interface of a family module:
+  ``Params`` (:class:`Params`), ``sample``, ``log_prob``, ``cdf``,
+  ``log_cdf``, ``log_sf``, ``SUPPORT`` (the base's), ``event_ndims = 0``;
+  ``mean`` / ``variance`` in closed form for a normal base only. Instances
+  are hashable and compare equal when their bases are the same module, so
+  they can be static arguments of ``jax.jit`` and aux data of pytrees.
+
+  >>> import irt_jax as irt
+  >>> from irt_jax import truncated
+  >>> tn = truncated.of(irt.normal)
+  >>> tn
+  irt_jax.truncated.of(irt_jax.normal)
+  >>> tn is truncated.of(irt.normal), tn.__name__
+  (True, 'irt_jax.truncated(irt_jax.normal)')
+  """
+
+  Params = Params
+  event_ndims = 0
+
+  def __init__(self, base: Any):
+    missing = [n for n in _REQUIRED if not hasattr(base, n)]
+    if missing:
+      raise TypeError(
+          f"base: {getattr(base, '__name__', base)!r} is not a 1-D irt_jax "
+          f"family (missing {', '.join(missing)})")
+    if getattr(base, "event_ndims", 0) != 0:
+      raise TypeError(f"base: truncation needs a 1-D family, got event_ndims="
+                      f"{base.event_ndims}")
+    self.base = base
+    self.SUPPORT = tuple(float(s) for s in base.SUPPORT)
+    self._base_name = _short(getattr(base, "__name__", repr(base)))
+    self.__name__ = f"irt_jax.truncated({self._base_name})"
+    self._is_normal = self._base_name == "irt_jax.normal"
+    impl = sys.modules.get(self._base_name.replace("irt_jax.", "irt_jax._src.", 1))
+    self._base_valid = getattr(impl, "_valid", None)
+    lo, hi = self.SUPPORT
+    if math.isfinite(lo) and math.isfinite(hi):
+      self._interior = 0.5 * (lo + hi)
+    elif math.isfinite(lo):
+      self._interior = lo + 1.0
+    elif math.isfinite(hi):
+      self._interior = hi - 1.0
+    else:
+      self._interior = 0.0
+
+  # Hashable and comparable by base: a static thing for jit and pytrees.
+  def __eq__(self, other):
+    return isinstance(other, Truncated) and other.base is self.base
+
+  def __hash__(self):
+    return hash(("irt_jax.truncated", id(self.base)))
+
+  def __repr__(self):
+    return f"irt_jax.truncated.of({self._base_name})"
+
+  def __getattr__(self, name):
+    if name in ("mean", "variance"):
+      raise AttributeError(
+          f"{self.__name__} has no closed-form {name} (only a normal base has "
+          "one); estimate it from draws")
+    raise AttributeError(name)
+
+  # ------------------------------------------------------------ plumbing
+
+  def _prepare(self, params: Params, dtype=None):
+    base = self.base
+    if not isinstance(params, Params):
+      raise TypeError(f"params: expected irt_jax.truncated.Params, got "
+                      f"{type(params).__name__}")
+    if not isinstance(params.base, base.Params):
+      raise TypeError(f"params.base: expected {self._base_name}.Params, got "
+                      f"{type(params.base).__name__}")
+    dtype = utils.float_dtype(dtype, *params.base, params.low, params.high)
+    pb = base.Params(*[utils.as_float(f, v, dtype)
+                       for f, v in zip(base.Params._fields, params.base)])
+    low = utils.as_float("low", params.low, dtype)
+    high = utils.as_float("high", params.high, dtype)
+    # The base validates its own parameters (ValueError naming them).
+    base.log_prob(pb, jnp.asarray(self._interior, dtype))
+    self._check_bounds(low, high)
+    utils.broadcast_batch_shape(**pb._asdict(), low=low, high=high)
+    return Params(pb, low, high), dtype
+
+  def _check_bounds(self, low, high):
+    lo_c, hi_c = utils.concrete_value(low), utils.concrete_value(high)
+    for name, v in (("low", lo_c), ("high", hi_c)):
+      if v is not None and np.any(np.isnan(v)):
+        raise ValueError(f"{name} must not be NaN, got {np.asarray(v).tolist()!r}")
+    if lo_c is None or hi_c is None:
+      return
+    lo_c, hi_c = np.broadcast_arrays(np.asarray(lo_c, np.float64),
+                                     np.asarray(hi_c, np.float64))
+    bad = ~(lo_c < hi_c)
+    if np.any(bad):
+      i = np.flatnonzero(bad.reshape(-1))[0]
+      raise ValueError(
+          f"low must be < high, got low={lo_c.reshape(-1)[i]!r}, "
+          f"high={hi_c.reshape(-1)[i]!r}")
+    s0, s1 = self.SUPPORT
+    bad = ~(np.maximum(lo_c, s0) < np.minimum(hi_c, s1))
+    if np.any(bad):
+      i = np.flatnonzero(bad.reshape(-1))[0]
+      raise ValueError(
+          f"low, high: [{lo_c.reshape(-1)[i]!r}, {hi_c.reshape(-1)[i]!r}] does "
+          f"not meet the support {self.SUPPORT} of {self._base_name}")
+
+  def _batch_shape(self, p: Params):
+    return utils.broadcast_batch_shape(**p.base._asdict(), low=p.low, high=p.high)
+
+  def _valid(self, p: Params):
+    s0, s1 = self.SUPPORT
+    ok = (p.low < p.high) & (jnp.maximum(p.low, s0) < jnp.minimum(p.high, s1))
+    if self._base_valid is not None:
+      ok = ok & self._base_valid(p.base)
+    else:
+      x = jnp.asarray(self._interior, p.low.dtype)
+      ok = ok & ~jnp.isnan(self.base.log_prob(p.base, x) + self.base.log_cdf(p.base, x))
+    return ok
+
+  def _ends(self, p: Params) -> _Ends:
+    base, pb = self.base, p.base
+    s0, s1 = self.SUPPORT
+    dtype = p.low.dtype
+    shape = self._batch_shape(p)
+    low = jnp.broadcast_to(p.low, shape)
+    high = jnp.broadcast_to(p.high, shape)
+    a_open = ~(low > s0)
+    b_open = ~(high < s1)
+    inner = jnp.asarray(self._interior, dtype)
+    a_safe = jnp.where(a_open, inner, low)
+    b_safe = jnp.where(b_open, inner, high)
+    ninf = jnp.asarray(-jnp.inf, dtype)
+    zero = jnp.zeros((), dtype)
+    lfa = jnp.where(a_open, ninf, base.log_cdf(pb, a_safe))
+    lsa = jnp.where(a_open, zero, base.log_sf(pb, a_safe))
+    lqa = jnp.where(a_open, ninf, base.log_prob(pb, a_safe))
+    lfb = jnp.where(b_open, zero, base.log_cdf(pb, b_safe))
+    lsb = jnp.where(b_open, ninf, base.log_sf(pb, b_safe))
+    lqb = jnp.where(b_open, ninf, base.log_prob(pb, b_safe))
+    log_z_cdf = _log_mass(lfa, lsa, lfb, lsb)
+    # Narrow interval: its log mass differs from the log tail beyond it by
+    # less than the CDF can resolve well; the density varies little over it.
+    c = 16 * float(jnp.finfo(dtype).eps) ** (1 / 3)
+    dl = jnp.where(lfb <= _LOG_HALF, lfb - lfa,
+                   jnp.where(lsa <= _LOG_HALF, lsa - lsb, jnp.inf))
+    finite = ~a_open & ~b_open
+    tiny = finite & ((dl < c) & (jnp.abs(lqb - lqa) < c)
+                     | ~(log_z_cdf > -jnp.inf))
+    a = jnp.where(a_open, jnp.asarray(s0, dtype), low)
+    b = jnp.where(b_open, jnp.asarray(s1, dtype), high)
+    log_z_gl = _log_mass_gl(base.log_prob, pb, jnp.where(tiny, a_safe, 0.0),
+                            jnp.where(tiny, b_safe, 1.0))
+    log_z = jnp.where(tiny, log_z_gl, log_z_cdf)
+    return _Ends(a, b, a_open, b_open, lfa, lsa, lqa, lfb, lsb, lqb, log_z, tiny)
+
+  def _log_t(self, pb, e: _Ends, z, lfz=None, lsz=None, lqz=None):
+    """``(log T(z), log(1 - T(z)))``, each accurate where it is small.
+
+    Masses from CDF differences, except next to a bound, where the log CDF
+    changes by less than ``16 eps^(1/3)`` between the bound and ``z`` (it
+    cannot resolve that difference well): two-point Gauss-Legendre of the
+    density over ``[a, z]`` / ``[z, b]`` there.
+    """
+    base = self.base
+    if lfz is None:
+      lfz, lsz = base.log_cdf(pb, z), base.log_sf(pb, z)
+    if lqz is None:
+      lqz = base.log_prob(pb, z)
+    lt = _log_mass(e.lfa, e.lsa, lfz, lsz) - e.log_z
+    l1t = _log_mass(lfz, lsz, e.lfb, e.lsb) - e.log_z
+    c = 16 * float(jnp.finfo(z.dtype).eps) ** (1 / 3)
+    d_a = jnp.where(lfz <= _LOG_HALF, lfz - e.lfa,
+                    jnp.where(e.lsa <= _LOG_HALF, e.lsa - lsz, jnp.inf))
+    d_b = jnp.where(e.lfb <= _LOG_HALF, e.lfb - lfz,
+                    jnp.where(lsz <= _LOG_HALF, lsz - e.lsb, jnp.inf))
+    near_a = ~e.a_open & (d_a < c) & (jnp.abs(lqz - e.lqa) < c)
+    near_b = ~e.b_open & (d_b < c) & (jnp.abs(lqz - e.lqb) < c)
+    # Quadrature inputs kept finite where unused.
+    a = jnp.where(near_a, e.a, 0.0)
+    za = jnp.where(near_a, z, 1.0)
+    b = jnp.where(near_b, e.b, 1.0)
+    zb = jnp.where(near_b, z, 0.0)
+    lt_gl = _log_mass_gl(base.log_prob, pb, a, za) - e.log_z
+    l1t_gl = _log_mass_gl(base.log_prob, pb, zb, b) - e.log_z
+    lt = jnp.where(near_a, lt_gl, lt)
+    l1t = jnp.where(near_b, l1t_gl, l1t)
+    return jnp.minimum(lt, 0.0), jnp.minimum(l1t, 0.0)
+
+  def _base_velocity(self, pb, x, pb_dot):
+    """The base's implicit velocity at ``x`` from its log CDF or log SF."""
+    base = self.base
+    ones = jnp.ones_like(x)
+    lf, dlf_dx = jax.jvp(lambda y: base.log_cdf(pb, y), (x,), (ones,))
+    _, dlf_dp = jax.jvp(lambda q: base.log_cdf(q, x), (pb,), (pb_dot,))
+    ls, dls_dx = jax.jvp(lambda y: base.log_sf(pb, y), (x,), (ones,))
+    _, dls_dp = jax.jvp(lambda q: base.log_sf(q, x), (pb,), (pb_dot,))
+    lower = lf < ls
+    num = jnp.broadcast_to(jnp.where(lower, dlf_dp, dls_dp), x.shape)
+    den = jnp.where(lower, dlf_dx, dls_dx)
+    ok = (den != 0) & jnp.isfinite(den)
+    return jnp.where(ok, -num / jnp.where(ok, den, 1.0), 0.0)
+
+  # -------------------------------------------------------------- sampler
+
+  def _max_iter(self, dtype):
+    return 2 * jnp.finfo(dtype).bits + 16
+
+  def _logs(self, pb, x):
+    """``(log F, log S, log q)`` at ``x`` for the solver (no derivative).
+
+    Only ``log F`` below the median and ``log S`` above it need relative
+    precision; for a normal base two ``log_ndtr`` calls give exactly that.
+    """
+    if self._is_normal:
+      t = (x - pb.loc) / pb.scale
+      log_ndtr = jax.scipy.special.log_ndtr
+      lq = -0.5 * t * t - jnp.log(pb.scale) - 0.5 * math.log(2 * math.pi)
+      return log_ndtr(t), log_ndtr(-t), lq
+    base = self.base
+    return base.log_cdf(pb, x), base.log_sf(pb, x), base.log_prob(pb, x)
+
+  def _quantile(self, p: Params, log_w, upper):
+    """Solves ``T(z) = w`` (``upper``: ``1 - T(z) = w``), ``w <= 1/2``.
+
+    Returns the draws and the number of solver rounds used.
+    """
+    pb = p.base
+    dtype = log_w.dtype
+    shape = log_w.shape
+    e = jax.tree.map(lambda v: jnp.broadcast_to(v, shape), self._ends(p))
+    pb = jax.tree.map(lambda v: jnp.broadcast_to(v, shape), pb)
+    big = jnp.finfo(dtype).max
+    lo = jnp.clip(e.a, -big, big)
+    hi = jnp.clip(e.b, -big, big)
+    log_1mw = _log1mexp(log_w)
+    lt_target = jnp.where(upper, log_1mw, log_w)
+    l1t_target = jnp.where(upper, log_w, log_1mw)
+    eps = float(jnp.finfo(dtype).eps)
+    # |g| below this: one last Newton step lands within rounding of the root.
+    noise = eps ** (2 / 3) * (1 + jnp.abs(log_w))
+
+    def g_fn(x):
+      lfz, lsz, lqz = self._logs(pb, x)
+      lt, l1t = self._log_t(pb, e, x, lfz, lsz, lqz)
+      g = jnp.where(upper, log_w - l1t, lt - log_w)
+      dg = jnp.exp(lqz - jnp.where(upper, l1t, lt) - e.log_z)
+      return g, dg
+
+    if self._is_normal:
+      x0 = _normal_guess(pb, e, lt_target, l1t_target)
+    else:
+      # Exponential-tail guess from the nearer finite bound, using the
+      # truncated density there; a support-interior point if none.
+      h_a = jnp.exp(e.lqa - e.log_z)
+      h_b = jnp.exp(e.lqb - e.log_z)
+      x_a = e.a - l1t_target / h_a
+      x_b = e.b + lt_target / h_b
+      from_a = ~e.a_open & (e.b_open | ~upper)
+      from_b = ~e.b_open
+      x0 = jnp.where(from_a, x_a, jnp.where(from_b, x_b, self._interior))
+    z, rounds = _solve(g_fn, lo, hi, x0, noise, self._max_iter(dtype))
+    return jnp.clip(z, e.a, e.b), rounds
+
+  def _raw_sample(self, key, p: Params, shape, dtype):
+    k_side, k_u = jax.random.split(key)
+    upper = jax.random.bernoulli(k_side, 0.5, shape)
+    w = 0.5 * (1 - jax.random.uniform(k_u, shape, dtype))   # (0, 1/2]
+    z, _ = self._quantile(p, jnp.log(w), upper)
+    return utils.mask_invalid(jnp.broadcast_to(self._valid(p), shape), z)
+
+  def _velocity(self, p: Params, z, p_dot: Params):
+    base, pb, pb_dot = self.base, p.base, p_dot.base
+    e = self._ends(p)
+    lt, l1t = self._log_t(pb, e, z)
+    lqz = base.log_prob(pb, z)
+    shape = jnp.shape(z)
+    a = jnp.broadcast_to(jnp.where(e.a_open, self._interior, e.a), shape)
+    b = jnp.broadcast_to(jnp.where(e.b_open, self._interior, e.b), shape)
+    # The base's velocity at z, a and b in one batched evaluation.
+    vz, va, vb = self._base_velocity(pb, jnp.stack([z, a, b]), pb_dot)
+    ca = jnp.exp(l1t + e.lqa - lqz)
+    cb = jnp.exp(lt + e.lqb - lqz)
+    ta = jnp.where(e.a_open, 0.0, ca * (p_dot.low - va))
+    tb = jnp.where(e.b_open, 0.0, cb * (p_dot.high - vb))
+    return vz + ta + tb
+
+  # ----------------------------------------------------------- public API
+
+  def sample(self, key: ArrayLike, params: Params, shape=None, dtype=None, *,
+             mode: str = "vjp") -> jax.Array:
+    r"""Draws from the truncated distribution with implicit gradients.
+
+    Gradients flow to every base parameter and to ``low`` / ``high``:
+    ``dz/dlow = (1 - T) q(low)/q(z)``, ``dz/dhigh = T q(high)/q(z)``.
+
+    Args:
+      key: a ``jax.random.key`` or legacy ``jax.random.PRNGKey``.
+      params: :class:`Params`.
+      shape: output shape (parameters broadcast to it); default theirs.
+      dtype: floating dtype; default the parameters' (or JAX's default).
+      mode: ``"vjp"`` (``jax.custom_vjp``) or ``"jvp"`` (``jax.custom_jvp``,
+        for ``jax.jvp`` / ``jax.hessian``). Same rule.
+
+    Returns:
+      Draws in ``[low, high]``; NaN where a traced parameter is invalid.
+
+    >>> import jax, irt_jax as irt
+    >>> from irt_jax import truncated
+    >>> tn = truncated.of(irt.normal)
+    >>> p = truncated.Params(irt.normal.Params(0.0, 1.0), low=40.0)
+    >>> z = tn.sample(jax.random.key(0), p, (3,))
+    >>> bool(((z >= 40) & (z < 41)).all())
+    True
+    >>> g = jax.grad(lambda q: tn.sample(jax.random.key(0), q, (3,)).sum())(p)
+    >>> round(float(g.base.loc + g.low + g.high), 5)   # 3 draws of dz/dloc + dz/dlow + dz/dhigh = 1
+    3.0
+    """
+    p, dtype = self._prepare(params, dtype)
+    shape = utils.resolve_shape(shape, self._batch_shape(p))
+    return _implicit.draw_with_rule(self._raw_sample, self._velocity, key, p,
+                                    shape, dtype, mode)
+
+  def _both(self, params, z):
+    p, dtype = self._prepare(params)
+    z = jnp.asarray(z, dtype)
+    e = self._ends(p)
+    lt, l1t = self._log_t(p.base, e, z)
+    return lt, l1t
+
+  def cdf(self, params: Params, z: ArrayLike) -> jax.Array:
+    r"""``T(z) = (F(z) - F(low)) / (F(high) - F(low))``, 0 below, 1 above.
+
+    >>> import irt_jax as irt
+    >>> from irt_jax import truncated
+    >>> p = truncated.Params(irt.normal.Params(0.0, 1.0), 0.0)
+    >>> round(float(truncated.of(irt.normal).cdf(p, 0.6744897501960817)), 6)
+    0.5
+    """
+    lt, l1t = self._both(params, z)
+    return jnp.where(l1t < _LOG_HALF, -jnp.expm1(l1t), jnp.exp(lt))
+
+  def log_cdf(self, params: Params, z: ArrayLike) -> jax.Array:
+    r"""``log T(z)``, accurate where ``T`` is tiny and where it is near 1.
+
+    >>> import irt_jax as irt
+    >>> from irt_jax import truncated
+    >>> p = truncated.Params(irt.normal.Params(0.0, 1.0), 40.0)
+    >>> round(float(truncated.of(irt.normal).log_cdf(p, 40.0 + 1e-3)), 4)
+    -3.2382
+    """
+    lt, l1t = self._both(params, z)
+    return jnp.where(lt < _LOG_HALF, lt, jnp.log1p(-jnp.exp(l1t)))
+
+  def log_sf(self, params: Params, z: ArrayLike) -> jax.Array:
+    r"""``log(1 - T(z))``, accurate in both tails.
+
+    >>> import irt_jax as irt
+    >>> from irt_jax import truncated
+    >>> p = truncated.Params(irt.normal.Params(0.0, 1.0), 40.0)
+    >>> round(float(truncated.of(irt.normal).log_sf(p, 40.1)), 2)   # ~ -40 * 0.1
+    -4.01
+    """
+    lt, l1t = self._both(params, z)
+    return jnp.where(l1t < _LOG_HALF, l1t, jnp.log1p(-jnp.exp(lt)))
+
+  def log_prob(self, params: Params, z: ArrayLike) -> jax.Array:
+    r"""``log q(z) - log(F(high) - F(low))`` on ``[low, high]``, else ``-inf``.
+
+    >>> import irt_jax as irt
+    >>> from irt_jax import truncated
+    >>> p = truncated.Params(irt.normal.Params(0.0, 1.0), 0.0)   # half-normal
+    >>> round(float(truncated.of(irt.normal).log_prob(p, 0.0)), 6)
+    -0.225791
+    """
+    p, dtype = self._prepare(params)
+    z = jnp.asarray(z, dtype)
+    e = self._ends(p)
+    inside = (z >= p.low) & (z <= p.high)
+    lq = self.base.log_prob(p.base, jnp.where(inside, z, self._interior))
+    return jnp.where(inside, lq - e.log_z, -jnp.inf)
+
+  # Closed forms for a normal base.
+
+  def _normal_ratios(self, params):
+    p, _ = self._prepare(params)
+    loc, scale = p.base
+    e = self._ends(p)
+    half_log_2pi = 0.5 * math.log(2 * math.pi)
+
+    def ratio(x, is_open):
+      t = jnp.where(is_open, 0.0, (x - loc) / scale)
+      log_phi = -0.5 * t * t - half_log_2pi
+      r = jnp.exp(log_phi - e.log_z)
+      return jnp.where(is_open, 0.0, r), jnp.where(is_open, 0.0, t * r)
+
+    ra, ta = ratio(e.a, e.a_open)
+    rb, tb = ratio(e.b, e.b_open)
+    return loc, scale, ra, rb, ta, tb
+
+  def _mean(self, params):
+    loc, scale, ra, rb, _, _ = self._normal_ratios(params)
+    return loc + scale * (ra - rb)
+
+  def _variance(self, params):
+    _, scale, ra, rb, ta, tb = self._normal_ratios(params)
+    return scale ** 2 * (1 + ta - tb - (ra - rb) ** 2)
+
+
+def _normal_mean(self, params: Params) -> jax.Array:
+  r"""Mean ``loc + scale (phi(alpha) - phi(beta)) / Z`` (normal base only).
+
+  ``alpha, beta`` are the standardized bounds and ``Z = Phi(beta) -
+  Phi(alpha)``, all ratios formed in log space (finite 40 sd out).
+
+  >>> import irt_jax as irt
+  >>> from irt_jax import truncated
+  >>> p = truncated.Params(irt.normal.Params(0.0, 1.0), low=0.0)
+  >>> round(float(truncated.of(irt.normal).mean(p)), 6)   # sqrt(2 / pi)
+  0.797885
+  """
+  return self._mean(params)
+
+
+def _normal_variance(self, params: Params) -> jax.Array:
+  r"""Variance ``scale^2 (1 + (alpha phi(alpha) - beta phi(beta))/Z -
+  ((phi(alpha) - phi(beta))/Z)^2)`` (normal base only).
+
+  The bracket cancels for bounds far in one tail: relative accuracy about
+  ``eps * alpha^4`` there (fine in float64 to ~10 sd, poor in float32).
+
+  >>> import irt_jax as irt
+  >>> from irt_jax import truncated
+  >>> p = truncated.Params(irt.normal.Params(0.0, 1.0), low=0.0)
+  >>> round(float(truncated.of(irt.normal).variance(p)), 6)   # 1 - 2/pi
+  0.36338
+  """
+  return self._variance(params)
+
+
+class _TruncatedNormal(Truncated):
+  """Truncation of :mod:`irt_jax.normal`, with closed-form moments."""
+  mean = _normal_mean
+  variance = _normal_variance
+
+
+@functools.lru_cache(maxsize=None)
+def _of(base) -> Truncated:
+  name = _short(getattr(base, "__name__", ""))
+  cls = _TruncatedNormal if name == "irt_jax.normal" else Truncated
+  return cls(base)
+
+
+def of(base: Any) -> Truncated:
+  r"""The family of truncations of ``base`` to ``[low, high]``.
+
+  ``base`` is a 1-D family module with ``Params``, ``sample``, ``cdf``,
+  ``log_cdf``, ``log_sf``, ``log_prob`` and ``SUPPORT`` (``irt.normal``,
+  ``irt.gamma``, ``irt.beta``, ``irt.student_t``, ...). The same object is
+  returned for the same base.
+
+  The draw solves ``T(z) = u`` for the standardization
+  ``T(z) = (F(z) - F(low)) / (F(high) - F(low))`` in log space; its gradient is
+  the implicit one (Figurnov et al., 2018) in the base parameters and in
+  ``low`` and ``high``.
+
+  Args:
+    base: the base family module.
+
+  Returns:
+    A :class:`Truncated` family object (hashable, usable as a static argument
+    and with :class:`irt_jax.numpyro.Distribution`).
+
+  >>> import jax, irt_jax as irt
+  >>> from irt_jax import truncated
+  >>> tn = truncated.of(irt.normal)
+  >>> p = truncated.Params(irt.normal.Params(1.0, 2.0), low=0.0, high=3.0)
+  >>> z = tn.sample(jax.random.key(0), p, (3,))
+  >>> bool((z >= 0).all() & (z <= 3).all())
+  True
+  >>> g = jax.grad(lambda q: tn.sample(jax.random.key(0), q, (3,)).mean())(p)
+  >>> bool(0 < g.low < 1 and 0 < g.high < 1)
+  True
+  """
+  try:
+    hash(base)
+  except TypeError as e:
+    raise TypeError(f"base: expected a family module, got {base!r}") from e
+  return _of(base)

@@ -5,7 +5,6 @@ the API page docs/API.md is up to date with the docstrings."""
 import importlib
 import inspect
 import pathlib
-import types
 
 import irt_jax as irt
 from tests import apidoc

@@ -20,7 +20,7 @@ import scipy.stats as st
 
 import irt_jax as irt
 from irt_jax import truncated
-from tests.util import per_sample_grad, per_sample_second
+from tests.util import per_sample_second
 
 KEY = jax.random.key(0)
 TN = truncated.of(irt.normal)

@@ -52,7 +52,6 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 from jax import lax
 from jax.scipy.special import polygamma
 
@@ -285,7 +284,6 @@ def _beta_velocity_xy(a, b, x, y, log_x=None, log_y=None):
   ``log_y == "log1p"`` means ``log1p(-x)``.
   """
   dtype = x.dtype
-  tiny = jnp.finfo(dtype).tiny
   big = jnp.finfo(dtype).max
   valid = (a > 0) & (b > 0) & (x >= 0) & (y >= 0) & jnp.isfinite(a) & jnp.isfinite(b)
   interior = valid & (x > 0) & (y > 0)

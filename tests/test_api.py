@@ -45,6 +45,9 @@ def test_readme_code_blocks_run():
   assert abs(scope["g"] - 5.0) < 0.5
   assert abs(scope["h"] - 2.0) < 0.3
   assert scope["z"].shape == (100,)
+  # Estimators: the leave-one-out score function is unbiased for 2 loc = 4.
+  loo = np.asarray(scope["loo"].loc)
+  assert abs(loo.mean() - 4.0) < 5 * loo.std() / np.sqrt(loo.size)
   np.testing.assert_allclose(
       jax.jit(jax.grad(lambda lam: scope["weibull"](key, (lam, 1.5), (100,)).sum()))(2.0),
       scope["weibull"](key, (2.0, 1.5), (100,)).sum() / 2.0, rtol=1e-5)

@@ -80,10 +80,10 @@ SHARDED = textwrap.dedent("""
     jax.config.update("jax_enable_x64", True)
     import irt_jax as irt
     from irt_jax import diagnostics, estimators
-    assert jax.device_count() == 2, jax.devices()
+    assert jax.device_count() == 8, jax.devices()
     args = ({"pathwise": estimators.pathwise},
             lambda x: jnp.cos(x), irt.normal, irt.normal.Params(0.5, 1.5),
-            jax.random.key(3), (5, 20), 8)
+            jax.random.key(3), (5, 20), 16)
     one = diagnostics.variance_study(*args)
     two = diagnostics.variance_study(*args, devices="all")
     for field in ("mean", "variance", "per_sample_variance"):
@@ -91,18 +91,18 @@ SHARDED = textwrap.dedent("""
             for a, b in zip(getattr(one, field)[name], getattr(two, field)[name]):
                 np.testing.assert_allclose(a, b, rtol=1e-12)
     try:
-        diagnostics.variance_study(*args[:-1], 7, devices=2)
+        diagnostics.variance_study(*args[:-1], 12, devices=8)
     except ValueError as e:
         assert "divisible" in str(e)
     else:
-        raise AssertionError("7 repetitions over 2 devices accepted")
+        raise AssertionError("12 repetitions over 8 devices accepted")
     print("SHARDED_OK")
 """)
 
 
-def test_variance_study_sharded_over_two_devices_matches_one():
+def test_variance_study_sharded_over_eight_devices_matches_one():
   env = dict(os.environ, JAX_PLATFORMS="cpu",
-             XLA_FLAGS="--xla_force_host_platform_device_count=2")
+             XLA_FLAGS="--xla_force_host_platform_device_count=8")
   root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
   env["PYTHONPATH"] = root + os.pathsep + env.get("PYTHONPATH", "")
   out = subprocess.run([sys.executable, "-c", SHARDED], env=env, capture_output=True,

@@ -62,3 +62,27 @@ def test_distribution_shapes_support_and_pytree():
   assert abs(g - 1.0) < 0.05
   with pytest.raises(TypeError, match="params"):
     Distribution(irt.gamma, irt.beta.Params(1.0, 1.0))
+
+
+def test_von_mises_guide_recovers_the_conjugate_posterior():
+  # theta ~ VonMises(mu0, k0), x_i ~ VonMises(theta, k): the posterior is von Mises
+  # with natural parameter k0 (cos mu0, sin mu0) + k sum_i (cos x_i, sin x_i).
+  # NumPyro cannot reparameterize a von Mises guide; irt_jax's implicit rule can.
+  mu0, k0, k = 0.3, 1.0, 2.0
+  data = jnp.array([0.9, 1.4, 0.6, 1.1, 1.8, 0.7, 1.2, 1.0])
+
+  def model(x):
+    theta = numpyro.sample("theta", nd.VonMises(mu0, k0))
+    numpyro.sample("x", nd.VonMises(theta, k), obs=x)
+
+  def guide(x):
+    loc = numpyro.param("loc", 0.0)
+    conc = numpyro.param("conc", 1.0, constraint=nd.constraints.positive)
+    numpyro.sample("theta", Distribution(irt.von_mises, irt.von_mises.Params(loc, conc)))
+
+  params = _fit(model, guide, data, 3000, 0.05)
+  eta = k0 * np.array([np.cos(mu0), np.sin(mu0)]) + k * np.array(
+      [np.cos(data).sum(), np.sin(data).sum()])
+  want_loc, want_conc = np.arctan2(eta[1], eta[0]), np.hypot(*eta)
+  assert abs(np.angle(np.exp(1j * (params["loc"] - want_loc)))) < 0.03, (params, want_loc)
+  np.testing.assert_allclose(params["conc"], want_conc, rtol=0.05)

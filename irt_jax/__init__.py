@@ -15,6 +15,7 @@ from irt_jax import diagnostics as diagnostics
 from irt_jax import dirichlet as dirichlet
 from irt_jax import estimators as estimators
 from irt_jax import gamma as gamma
+from irt_jax import mixture as mixture
 from irt_jax import normal as normal
 from irt_jax import student_t as student_t
 from irt_jax import truncated as truncated
@@ -32,6 +33,7 @@ __all__ = [
     "estimators",
     "gamma",
     "implicit",
+    "mixture",
     "normal",
     "student_t",
     "truncated",

@@ -214,7 +214,7 @@ resid_wrong = np.asarray(jax.jit(jax.vmap(
 dlogq_dir = np.asarray(jax.vmap(lambda y: jax.grad(log_q_simplex)(ALPHA[0], y))(yd))
 v_cond = np.asarray(jax.jit(jax.vmap(lambda y: field_simplex(ALPHA[0], y)))(yd))
 curl_dir = np.asarray(jax.jit(jax.vmap(lambda y: curl2(field_simplex, ALPHA[0], y)))(yd))
-print(f"\nDirichlet{tuple(ALPHA)}, d/dalpha_1, {n_d} draws from irt.dirichlet")
+print(f"\nDirichlet{tuple(float(a) for a in ALPHA)}, d/dalpha_1, {n_d} draws from irt.dirichlet")
 print(f"log_prob vs SciPy: {float(log_q_simplex(ALPHA[0], yd[0])):.12f} vs {stats.dirichlet.logpdf(zd[0], ALPHA):.12f}")
 print(f"continuity residual, conditional-mean field: max |r| = {np.abs(resid_dir).max():.2e} "
       f"(typical |d log q/dalpha_1| = {np.abs(dlogq_dir).mean():.2f})")
@@ -282,7 +282,7 @@ ax.plot([0, 1, 0, 0], [0, 0, 1, 0], "k", lw=0.8)
 ax.set_xlabel("z1")
 ax.set_ylabel("z2")
 ax.legend(fontsize=7)
-ax.set_title(f"Dirichlet{tuple(ALPHA)}: field on the simplex")
+ax.set_title(f"Dirichlet{tuple(float(a) for a in ALPHA)}: field on the simplex")
 ax = axes[3]
 CURL = np.full(T1.shape, np.nan)
 CURL[inside] = np.asarray(jax.vmap(lambda y: curl2(field_simplex, ALPHA[0], y))(Y))

@@ -108,7 +108,7 @@ def beta_errors(num):
           rows.append((af, bf, x) + ref.beta_velocity_mp(af, bf, x))
     a_, b_, x_, ra, rb = np.array(rows).T
     da, db = jax.jit(beta_kernel.beta_velocity)(*(jnp.asarray(v, dt) for v in (a_, b_, x_)))
-    out[dt.__name__] = max(rel_err(da, ra).max(), rel_err(db, rb).max())
+    out[dt.__name__] = float(max(rel_err(da, ra).max(), rel_err(db, rb).max()))
   return out
 
 

@@ -208,15 +208,7 @@ def simplex_2d(m):                                 # barycentric -> plane (K = 3
   return jnp.stack([m[..., 1] + 0.5 * m[..., 2], np.sqrt(3) / 2 * m[..., 2]], -1)
 
 
-try:                                               # written in parallel; skip if not usable
-  from irt_jax import von_mises
-  _t = jax.grad(lambda c: jnp.cos(von_mises.sample(jax.random.key(0), von_mises.Params(0.0, c), (64,),
-                                                   DTYPE)).sum())(jnp.asarray(2.0, DTYPE))
-  assert bool(jnp.isfinite(_t)) and float(_t) != 0.0, _t
-  VON_MISES_SKIP = None
-except Exception as err:  # noqa: BLE001
-  von_mises, VON_MISES_SKIP = None, f"{type(err).__name__}: {err}"
-  print(f"von Mises run skipped: irt_jax.von_mises is not usable ({VON_MISES_SKIP})")
+from irt_jax import von_mises  # noqa: E402
 
 
 # loc is the direction of a 2-vector (a raw angle output drifts to |loc| ~ 100s, where
@@ -265,8 +257,6 @@ FAMILIES = {
 }
 RUN = [f for f in ARGS.families.split(",") if f]
 assert all(f in FAMILIES for f in RUN), RUN
-if VON_MISES_SKIP is not None and "von_mises" in RUN:
-  RUN.remove("von_mises")
 print("families:", RUN)
 
 # %% [markdown]
@@ -400,11 +390,9 @@ print(f"{'independent-pixel baseline':>30s}  {BASELINE_NLL:10.3f}")
 for name, r in results.items():
   spread = f" +- {r['test_nelbo_std']:.3f}" if S > 1 else ""
   print(f"{name:>30s}  {r['test_nelbo_mean']:10.3f}{spread}")
-if VON_MISES_SKIP is not None:
-  print(f"{'von_mises':>30s}  skipped ({VON_MISES_SKIP})")
 table = dict(config=dict(CONFIG, mode="small" if ARGS.small else "full"),
              baseline_independent_bernoulli_test_nll=BASELINE_NLL,
-             families=results, skipped={"von_mises": VON_MISES_SKIP} if VON_MISES_SKIP else {})
+             families=results)
 with open(os.path.join(OUT, "vae_digits_nelbo.json"), "w") as fh:
   json.dump(table, fh, indent=2)
 print(f"saved {os.path.join(OUT, 'vae_digits_nelbo.json')}")
@@ -474,7 +462,7 @@ print(f"saved {os.path.join(OUT, 'vae_digits_training.png')}")
 # Gamma density agrees with `irt.gamma.log_prob`.
 
 # %%
-assert results, "no family was run"
+assert results and list(results) == RUN, (sorted(results), RUN)   # every asked-for family ran
 for name, r in results.items():
   assert all(np.isfinite(r["test_nelbo_per_seed"])), (name, r)
   assert r["test_nelbo_mean"] < BASELINE_NLL, (name, r["test_nelbo_mean"], BASELINE_NLL)
@@ -498,6 +486,4 @@ for name in RUN:
 a_, b_, z_ = jnp.array([0.3, 2.0, 7.0]), jnp.array([0.3, 1.5, 0.2]), jnp.array([0.05, 1.3, 40.0])
 assert np.allclose(gamma_log_density_at_log(a_, b_, jnp.log(z_)),
                    irt.gamma.log_prob(irt.gamma.Params(a_, b_), z_), rtol=1e-5, atol=1e-5)
-if VON_MISES_SKIP is not None:
-  print(f"NOTE: von Mises skipped ({VON_MISES_SKIP})")
 print(f"all checks passed; total {time.time() - T0:.1f} s")

@@ -15,6 +15,7 @@ import textwrap
 import jax
 import jax.numpy as jnp
 import numpy as np
+from numpy.polynomial import polynomial as P
 import pytest
 from scipy import special, stats
 
@@ -29,9 +30,40 @@ F64 = jnp.float64
 
 # --- variance study ----------------------------------------------------------
 
+def _normal_moment(k):
+  """E[e^k] for e ~ N(0, 1): 0 for odd k, (k - 1)!! for even k."""
+  return 0.0 if k % 2 else (float(special.factorial2(k - 1)) if k else 1.0)
+
+
+def _poly_moments(coef):
+  """Mean, variance and 4th central moment of c0 + c1 e + c2 e^2 + ..., e ~ N(0, 1)."""
+  expect = lambda c: sum(ci * _normal_moment(i) for i, ci in enumerate(c))
+  mu = expect(coef)
+  dev = P.polysub(coef, [mu])
+  return mu, expect(P.polypow(dev, 2)), expect(P.polypow(dev, 4))
+
+
+def test_poly_moments_closed_forms():
+  # the reference itself: pathwise Var = 4, score Var = a^4 + 14 a^2 + 15 = 495 (a = -4)
+  assert np.allclose(_poly_moments([8.0, 2.0]), (8.0, 4.0, 48.0))  # N(8, 4): mu4 = 3 sigma^4
+  assert np.allclose(_poly_moments(P.polymul([16.0, 8.0, 1.0], [0.0, 1.0]))[:2], (8.0, 495.0))
+  e = np.random.default_rng(0).standard_normal(2_000_000)  # and a Monte Carlo sanity check
+  _, v, m4 = _poly_moments([0.0, 8.0, 2.0])
+  assert abs(np.var(2 * e ** 2 + 8 * e) / v - 1) < 0.01
+  assert abs(np.mean((2 * e ** 2 + 8 * e - 2) ** 4) / m4 - 1) < 0.1
+
+
 def test_variance_study_against_closed_forms(tmp_path):
-  """N(1, 1), f = (x + 3)^2: Var of the N-sample mean is 4/N (pathwise), 495/N (score)."""
-  sizes, reps = (10, 100), 400
+  """N(1, 1), f = (x + 3)^2, x = 1 + e: the per-sample gradients are polynomials in e.
+
+  d/dloc: pathwise 2 (e + 4) (Var 4), score (e + 4)^2 e (Var 495); d/dscale:
+  pathwise 2 (e + 4) e (Var 72), score (e + 4)^2 (e^2 - 1) (Var 1546). Their
+  moments are exact (normal moments), so the variance of the N-sample mean is
+  sigma^2 / N and the standard error of its sample variance over R repetitions is
+  sqrt((mu4_N - (R - 3)/(R - 1) sigma_N^4) / R), mu4_N = kappa4 / N^3 + 3 sigma_N^4.
+  Every figure must be within 5 of those standard errors of the closed form.
+  """
+  sizes, reps = (10, 100), 4000
   study = diag.variance_study(
       {"pathwise": est.pathwise, "score": est.score_function},
       lambda x: (x + 3.0) ** 2, irt.normal,
@@ -40,20 +72,30 @@ def test_variance_study_against_closed_forms(tmp_path):
   assert (tmp_path / "study.png").stat().st_size > 1000
   assert study.figure is not None and study.repetitions == reps
   np.testing.assert_array_equal(study.sizes, sizes)
-  for name, per_sample in (("pathwise", 4.0), ("score", 495.0)):
-    v = study.variance[name].loc
+  score_poly = lambda extra: P.polymul([16.0, 8.0, 1.0], extra)   # (e + 4)^2 * extra
+  cases = {("pathwise", "loc"): [8.0, 2.0], ("pathwise", "scale"): [0.0, 8.0, 2.0],
+           ("score", "loc"): score_poly([0.0, 1.0]), ("score", "scale"): score_poly([-1.0, 0.0, 1.0])}
+  n = np.array(sizes, float)
+  for (name, leaf), coef in cases.items():
+    mu, sigma2, mu4 = _poly_moments(coef)
+    kappa4 = mu4 - 3 * sigma2 ** 2
+    var_n = sigma2 / n                                    # Var of the N-sample mean
+    mu4_n = kappa4 / n ** 3 + 3 * var_n ** 2              # its 4th central moment
+    se_var = np.sqrt((mu4_n - (reps - 3) / (reps - 1) * var_n ** 2) / reps)
+    v = getattr(study.variance[name], leaf)
     assert v.shape == (2,)
-    # sample variance of R normal-ish means: relative s.e. sqrt(2/(R-1)) (x3 for tails)
-    want = per_sample / np.array(sizes)
-    assert np.all(np.abs(v / want - 1) < 5 * 3 * np.sqrt(2 / (reps - 1))), (name, v, want)
-    np.testing.assert_allclose(study.stderr[name].loc, np.sqrt(v / reps))
-    m = study.mean[name].loc
-    assert np.all(np.abs(m - 8.0) < 5 * study.stderr[name].loc), (name, m)
-    ps = study.per_sample_variance[name].loc[-1]
-    assert abs(ps / per_sample - 1) < 0.25, (name, ps)
-  # the d/dscale leaf is there too: E[(x+3)^2] = 16 + s^2, d/ds = 2
-  assert np.all(np.abs(study.mean["pathwise"].scale - 2.0)
-                < 5 * study.stderr["pathwise"].scale)
+    assert np.all(np.abs(v - var_n) < 5 * se_var), (name, leaf, v, var_n, se_var)
+    # stderr against the closed form sqrt(Var / R) (delta method for its spread)
+    stderr_true = np.sqrt(var_n / reps)
+    se_stderr = se_var / (2 * np.sqrt(var_n * reps))
+    se = getattr(study.stderr[name], leaf)
+    assert np.all(np.abs(se - stderr_true) < 5 * se_stderr), (name, leaf, se, stderr_true)
+    m = getattr(study.mean[name], leaf)
+    assert np.all(np.abs(m - mu) < 5 * stderr_true), (name, leaf, m, mu)
+    # within-batch variance at N = 100, averaged over R batches
+    ps = getattr(study.per_sample_variance[name], leaf)[-1]
+    se_ps = np.sqrt((mu4 - (n[-1] - 3) / (n[-1] - 1) * sigma2 ** 2) / n[-1] / reps)
+    assert abs(ps - sigma2) < 5 * se_ps, (name, leaf, ps, sigma2, se_ps)
 
 
 def test_variance_study_plot_true_and_bad_input():
@@ -81,12 +123,22 @@ SHARDED = textwrap.dedent("""
     import irt_jax as irt
     from irt_jax import diagnostics, estimators
     assert jax.device_count() == 8, jax.devices()
-    args = ({"pathwise": estimators.pathwise},
+    seen = []   # sharding of the keys as the compiled program sees them
+
+    def pathwise(f, family, p, k, n):
+        jax.debug.inspect_array_sharding(k, callback=seen.append)
+        return estimators.pathwise(f, family, p, k, n)
+
+    args = ({"pathwise": pathwise},
             lambda x: jnp.cos(x), irt.normal, irt.normal.Params(0.5, 1.5),
             jax.random.key(3), (5, 20), 16)
     one = diagnostics.variance_study(*args)
+    assert [len(s.device_set) for s in seen] == [1, 1], seen
+    seen.clear()
     two = diagnostics.variance_study(*args, devices="all")
-    for field in ("mean", "variance", "per_sample_variance"):
+    assert [len(s.device_set) for s in seen] == [8, 8], seen   # one program per size
+    assert all(s.device_set == set(jax.devices()) for s in seen), seen
+    for field in ("mean", "variance", "stderr", "per_sample_variance"):
         for name in ("pathwise",):
             for a, b in zip(getattr(one, field)[name], getattr(two, field)[name]):
                 np.testing.assert_allclose(a, b, rtol=1e-12)

@@ -40,6 +40,10 @@ def test_pmap_over_four_cpu_devices_matches_a_loop():
 
 
 # --- two processes joined by jax.distributed, each holding half the keys ------
+# Each process runs irt_jax.diagnostics.variance_study on its half of the
+# repetitions (repetition_range), the per-process summaries are exchanged with a
+# cross-process all-gather, and each process pools them (pooled mean / variance).
+STUDY = dict(sizes=(100, 1000), repetitions=64)
 WORKER = textwrap.dedent("""
     import sys
     pid, port = int(sys.argv[1]), sys.argv[2]
@@ -47,24 +51,29 @@ WORKER = textwrap.dedent("""
     jax.config.update("jax_enable_x64", True)
     jax.config.update("jax_cpu_collectives_implementation", "gloo")
     jax.distributed.initialize(f"127.0.0.1:{port}", num_processes=2, process_id=pid)
-    import jax.numpy as jnp, numpy as np
-    from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
+    import numpy as np
+    from jax.experimental import multihost_utils
     import irt_jax as irt
+    from irt_jax import diagnostics, estimators
     assert jax.process_count() == 2 and jax.device_count() == 2
-
-    def estimate(key):  # one repetition of a variance study: d/da E[z] = 1
-        return jax.grad(lambda a: irt.gamma.sample(
-            key, irt.gamma.Params(a), (1000,)).mean())(2.0)
-
-    keys = jax.random.split(jax.random.key(0), 64)
-    local = jax.vmap(estimate)(keys[32 * pid:32 * (pid + 1)])  # this half only
-    mesh = Mesh(np.array(jax.devices()), ("rep",))
-    grads = jax.make_array_from_process_local_data(
-        NamedSharding(mesh, P("rep")), np.asarray(local), (64,))
-    stats = jax.jit(lambda g: jnp.stack([g.mean(), g.var()]),
-                    out_shardings=NamedSharding(mesh, P()))(grads)
-    print("STATS", *np.asarray(stats.addressable_data(0)).tolist(), flush=True)
-""")
+    sizes, R = %(sizes)r, %(repetitions)d
+    half = diagnostics.variance_study(   # d/da E[z] = 1 for z ~ Gamma(a, 1)
+        {"pathwise": estimators.pathwise}, lambda z: z, irt.gamma,
+        irt.gamma.Params(2.0, 1.0), jax.random.key(0), sizes, R,
+        repetition_range=(R // 2 * pid, R // 2 * (pid + 1)))
+    assert half.repetitions == R // 2
+    mine = np.stack([np.full(len(sizes), half.repetitions, float),
+                     half.mean["pathwise"].concentration,
+                     half.variance["pathwise"].concentration])
+    both = np.asarray(multihost_utils.process_allgather(mine))   # (2, 3, sizes)
+    assert both.shape == (2, 3, len(sizes)), both.shape
+    n, m, v = both[:, 0], both[:, 1], both[:, 2]
+    assert np.array_equal(both[pid], mine)   # row i is process i's own share
+    total = n.sum(0)
+    mean = (n * m).sum(0) / total
+    var = ((n - 1) * v + n * (m - mean) ** 2).sum(0) / (total - 1)
+    print("STATS", *np.concatenate([mean, var, np.sqrt(var / total)]).tolist(), flush=True)
+""" % STUDY)
 
 
 def _free_port():
@@ -91,11 +100,17 @@ def test_two_processes_combine_to_the_single_process_result():
     assert p.returncode == 0 and "STATS" in out, err[-3000:]
   stats = [np.array(line.split()[1:], float) for out, _ in outs
            for line in out.splitlines() if line.startswith("STATS")]
+  assert len(stats) == 2, outs
 
-  keys = jax.random.split(jax.random.key(0), 64)
-  one = jax.vmap(lambda k: jax.grad(lambda a: irt.gamma.sample(
-      k, irt.gamma.Params(a), (1000,)).mean())(2.0))(keys)
-  want = np.array([one.mean(), one.var()])
+  from irt_jax import diagnostics, estimators
+  one = diagnostics.variance_study(  # the single-process study over all keys
+      {"pathwise": estimators.pathwise}, lambda z: z, irt.gamma,
+      irt.gamma.Params(2.0, 1.0), jax.random.key(0), **STUDY)
+  want = np.concatenate([one.mean["pathwise"].concentration,
+                         one.variance["pathwise"].concentration,
+                         one.stderr["pathwise"].concentration])
   for got in stats:  # both processes hold the same combined result
     np.testing.assert_allclose(got, want, rtol=1e-12)
-  assert abs(want[0] - 1.0) < 5 * np.sqrt(want[1] / 64)  # and it is unbiased
+  k = len(STUDY["sizes"])
+  mean, stderr = want[:k], want[2 * k:]
+  assert np.all(np.abs(mean - 1.0) < 5 * stderr), (mean, stderr)  # and it is unbiased

@@ -115,6 +115,9 @@ def test_variance_study_plot_true_and_bad_input():
     diag.variance_study({"x": 3}, jnp.sin, irt.normal, p, KEY, (3,), 4)
   with pytest.raises(ValueError, match="devices"):
     diag.variance_study(ests, jnp.sin, irt.normal, p, KEY, (3,), 4, devices="gpu")
+  for bad in ((0, 1), (3, 6), (-1, 2), (0,), "ab"):
+    with pytest.raises(ValueError, match="repetition_range"):
+      diag.variance_study(ests, jnp.sin, irt.normal, p, KEY, (3,), 4, repetition_range=bad)
 
 
 SHARDED = textwrap.dedent("""

@@ -22,6 +22,7 @@ References:
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+import operator
 import os
 from typing import Any, NamedTuple
 
@@ -47,7 +48,8 @@ class VarianceStudy(NamedTuple):
 
   Attributes:
     sizes: the sample sizes ``N``.
-    repetitions: the number of independent repetitions ``R`` per size.
+    repetitions: the number of independent repetitions ``R`` per size that
+      were summarised (``stop - start`` with ``repetition_range``).
     mean: mean over repetitions of the size-``N`` estimate.
     variance: variance (``ddof=1``) over repetitions of the size-``N``
       estimate, i.e. of the estimator itself.
@@ -89,7 +91,8 @@ def variance_study(estimators: Mapping[str, Callable[..., PyTree]],
                    f: Callable[[jax.Array], jax.Array], family: Any,
                    params: PyTree, key: Any, sizes: Sequence[int],
                    repetitions: int, *, plot: bool | str | os.PathLike = False,
-                   devices: Any = None) -> VarianceStudy:
+                   devices: Any = None,
+                   repetition_range: tuple[int, int] | None = None) -> VarianceStudy:
   r"""Variance of gradient estimators against the number of samples.
 
   For every estimator ``est`` (signature of :mod:`irt_jax.estimators`) and
@@ -106,6 +109,14 @@ def variance_study(estimators: Mapping[str, Callable[..., PyTree]],
   (``R`` must be divisible by the number of devices); the numbers are those of
   the unsharded run.
 
+  With ``repetition_range=(start, stop)``, only repetitions ``start, ...,
+  stop - 1`` of the ``R``-repetition study are run, with the same keys as in
+  the full study (e.g. one process's share of the keys in a multi-process
+  run); the result summarises those ``stop - start`` repetitions. Shares
+  combine into the full study by the pooled formulas: mean
+  ``sum_i R_i m_i / R``, variance
+  ``(sum_i (R_i - 1) v_i + R_i (m_i - m)^2) / (R - 1)``.
+
   Args:
     estimators: ``{name: estimator}``; bind options with
       ``functools.partial``.
@@ -118,6 +129,8 @@ def variance_study(estimators: Mapping[str, Callable[..., PyTree]],
     plot: ``False``; ``True`` (figure returned in the result); or a path to
       save the figure to. matplotlib is imported only then.
     devices: ``None`` (default: no sharding), ``"all"``, an int or devices.
+    repetition_range: ``None`` (default: all ``R``) or ``(start, stop)``
+      with ``0 <= start``, ``start + 2 <= stop <= R``.
 
   Returns:
     :class:`VarianceStudy`.
@@ -131,6 +144,16 @@ def variance_study(estimators: Mapping[str, Callable[..., PyTree]],
   >>> v = study.variance
   >>> bool((v["score"].loc > 10 * v["pathwise"].loc).all())
   True
+
+  Two halves of the keys give the full study's mean:
+
+  >>> run = lambda **kw: diagnostics.variance_study(
+  ...     {"pathwise": estimators.pathwise}, lambda z: z ** 2, irt.normal,
+  ...     irt.normal.Params(2.0, 1.0), jax.random.key(0), (10,), 8, **kw)
+  >>> a, b = run(repetition_range=(0, 4)), run(repetition_range=(4, 8))
+  >>> a.repetitions, bool(abs(a.mean["pathwise"].loc + b.mean["pathwise"].loc
+  ...                         - 2 * run().mean["pathwise"].loc).max() < 1e-5)
+  (4, True)
   """
   if not isinstance(estimators, Mapping) or not estimators:
     raise ValueError("estimators: expected a non-empty dict name -> estimator")
@@ -146,13 +169,25 @@ def variance_study(estimators: Mapping[str, Callable[..., PyTree]],
       or repetitions < 2:
     raise ValueError(f"repetitions: expected an int >= 2, got {repetitions!r}")
   repetitions = int(repetitions)
+  if repetition_range is None:
+    start, stop = 0, repetitions
+  else:
+    try:
+      start, stop = (int(operator.index(i)) for i in repetition_range)
+    except (TypeError, ValueError):
+      raise ValueError(f"repetition_range: expected (start, stop) ints, got "
+                       f"{repetition_range!r}") from None
+    if not 0 <= start <= stop - 2 or stop > repetitions:
+      raise ValueError(f"repetition_range: expected 0 <= start, start + 2 <= stop "
+                       f"<= repetitions = {repetitions}, got {repetition_range!r}")
+  count = stop - start
   key = utils.check_key(key)
   devices = _resolve_devices(devices)
   mesh = None
   if devices is not None:
-    if repetitions % len(devices):
+    if count % len(devices):
       raise ValueError(
-          f"repetitions: {repetitions} is not divisible by the {len(devices)} "
+          f"repetitions: {count} is not divisible by the {len(devices)} "
           "devices it is sharded over")
     mesh = jax.sharding.Mesh(np.array(devices), ("repetitions",))
 
@@ -170,7 +205,7 @@ def variance_study(estimators: Mapping[str, Callable[..., PyTree]],
   for name, est in estimators.items():
     per_size = []
     for i, n in enumerate(sizes):
-      keys = jax.random.split(jax.random.fold_in(key, i), repetitions)
+      keys = jax.random.split(jax.random.fold_in(key, i), repetitions)[start:stop]
       p = params
       if mesh is not None:
         keys = jax.device_put(keys, jax.sharding.NamedSharding(
@@ -186,12 +221,12 @@ def variance_study(estimators: Mapping[str, Callable[..., PyTree]],
     for j, field in enumerate(("mean", "variance", "per_sample_variance")):
       out[field][name] = jax.tree.map(lambda *xs: np.stack(xs),
                                       *[row[j] for row in per_size])
-    out["stderr"][name] = jax.tree.map(lambda v: np.sqrt(v / repetitions),
+    out["stderr"][name] = jax.tree.map(lambda v: np.sqrt(v / count),
                                        out["variance"][name])
   figure = None
   if plot is not False and plot is not None:
-    figure = _plot(sizes, repetitions, out["variance"], params, plot)
-  return VarianceStudy(np.asarray(sizes), repetitions, out["mean"],
+    figure = _plot(sizes, count, out["variance"], params, plot)
+  return VarianceStudy(np.asarray(sizes), count, out["mean"],
                        out["variance"], out["stderr"],
                        out["per_sample_variance"], figure)
 

@@ -1,12 +1,14 @@
 """Truncated families: irt_jax.truncated.of(base).
 
-Samples against SciPy's truncnorm / a truncated-gamma CDF built from SciPy's
-cdf and sf (KS); per-sample dz/d(base params, low, high) against central
-differences of the truncated CDF in mpmath (40 digits) divided by its density;
-the identity dz/dloc = 1 - dz/dlow - dz/dhigh; Monte-Carlo unbiasedness against
-the closed-form truncated-normal mean (differentiated by mpmath); bounds 10 and
-40 sd out, one- and two-sided, tiny and infinite intervals; jit, vmap, grad of
-vmap, forward mode, second order; bad input; NumPyro.
+Samples against SciPy's truncnorm / truncated-gamma and truncated-t CDFs built
+from SciPy's cdf and sf (KS); per-sample dz/d(base params, low, high) against
+central differences of the truncated CDF in mpmath (40 digits) divided by its
+density (normal, gamma, Student-t; float32 and float64); the identity dz/dloc =
+1 - dz/dlow - dz/dhigh (normal, Student-t); Monte-Carlo unbiasedness against the
+closed-form truncated-normal and truncated-t means (differentiated by mpmath);
+bounds 10 and 40 sd (t: up to 1000 scale units) out, one- and two-sided, tiny
+and infinite intervals; jit, vmap, grad of vmap, forward mode, second order;
+bad input; NumPyro.
 """
 
 import functools
@@ -20,6 +22,7 @@ import scipy.stats as st
 
 import irt_jax as irt
 from irt_jax import truncated
+from tests.references import student_t_velocity_mp
 from tests.util import per_sample_second
 
 KEY = jax.random.key(0)
@@ -256,16 +259,22 @@ def test_normal_dz_dloc_is_one_minus_bound_gradients(dtype, atol):
   assert np.asarray(jac.low)[:, 0].mean() > 0.1 and np.asarray(jac.high)[:, 0].mean() > 0.1
 
 
-def test_gamma_per_sample_gradients_match_mpmath():
-  a, rate, low, high = 0.7, 1.5, 0.2, 2.5
-  p = truncated.Params(irt.gamma.Params(jnp.float64(a), jnp.float64(rate)),
-                       jnp.float64(low), jnp.float64(high))
+@pytest.mark.parametrize("dtype,rtol", [(jnp.float64, 1e-8), (jnp.float32, 5e-5)])
+def test_gamma_per_sample_gradients_match_mpmath(dtype, rtol):
+  # The reference is taken at the parameters as rounded to dtype.
+  theta = [float(np.asarray(v, dtype)) for v in (0.7, 1.5, 0.2, 2.5)]
+  p = truncated.Params(irt.gamma.Params(*[jnp.asarray(v, dtype) for v in theta[:2]]),
+                       *[jnp.asarray(v, dtype) for v in theta[2:]])
   n = 8
-  z = np.asarray(_sampler(TG, (n,), jnp.float64)(KEY, p))
-  jac = _jacobian(TG, (n,), jnp.float64)(p)
-  got = np.stack([jac.base.concentration, jac.base.rate, jac.low, jac.high], -1)
-  ref = np.stack([ref_velocity("gamma", (a, rate, low, high), zi) for zi in z])
-  np.testing.assert_allclose(got, ref, rtol=1e-8, atol=1e-12)
+  z, jac = _draws_and_jacobian(TG, (n,), dtype)(p)
+  got = np.stack([jac.base.concentration, jac.base.rate, jac.low, jac.high],
+                 -1).astype(np.float64)
+  ref = np.stack([ref_velocity("gamma", theta, zi) for zi in np.asarray(z, np.float64)])
+  err = np.abs(got - ref) / np.abs(ref)
+  print(f"truncated gamma {jnp.dtype(dtype).name}: max relative error per (a, rate, "
+        f"low, high) {np.array2string(err.max(0), precision=1)}")
+  assert np.all((z >= theta[2]) & (z <= theta[3]))
+  np.testing.assert_allclose(got, ref, rtol=rtol, atol=1e-12)
 
 
 def test_monte_carlo_gradient_of_mean_is_unbiased():
@@ -437,3 +446,173 @@ def test_numpyro_distribution():
   assert z.shape == (5, 2)
   assert np.all(np.isfinite(np.asarray(d.log_prob(z))))
   np.testing.assert_allclose(d.mean, TN.mean(p))
+
+
+# ------------------------------------------------------------ Student-t base
+
+TT = truncated.of(irt.student_t)
+T_LOC, T_SCALE = 0.5, 1.5
+# (df, alpha, beta), bounds in scale units from loc: bulk; 10 out one-sided in
+# either tail; 10..12 out with near-normal tails (df 30); no truncation with
+# tails too heavy for a variance (df 1.5); 40 out (df 30: S(low) ~ 1e-25);
+# 1000 out (df 3: draws ~ 1e3..1e6).
+T_CASES = [(3.0, -1.0, 2.0), (3.0, 10.0, INF), (5.0, -INF, -10.0), (30.0, 10.0, 12.0),
+           (1.5, -INF, INF), (30.0, 40.0, INF), (3.0, 1e3, INF)]
+KT = len(T_CASES)
+T_DF = np.array([c[0] for c in T_CASES])
+T_LOW = T_LOC + T_SCALE * np.array([c[1] for c in T_CASES])
+T_HIGH = T_LOC + T_SCALE * np.array([c[2] for c in T_CASES])
+# float64 draws cost ~6x float32 ones (the t CDF's continued fraction).
+NT = {jnp.float32: 5000, jnp.float64: 1200}
+
+
+def _student_t_cdf_sf(df, loc, scale):
+  """Student-t CDF and SF in mpmath: F(x) = I_{df/(df+t^2)}(df/2, 1/2) / 2 for
+  x <= loc, and the symmetric complement above."""
+  def tail(t):   # P(T <= -|t|)
+    return mp.betainc(df / 2, mp.mpf(1) / 2, 0, df / (df + t * t), regularized=True) / 2
+  def cdf(x):
+    t = (x - loc) / scale
+    return tail(t) if t <= 0 else 1 - tail(t)
+  def sf(x):
+    t = (x - loc) / scale
+    return tail(t) if t >= 0 else 1 - tail(t)
+  return cdf, sf
+
+
+CDF_SF["student_t"] = _student_t_cdf_sf
+
+
+def ref_t_mean(df, loc, scale, low, high):
+  """E[z] of the truncated t in closed form (mpmath): with f the standard t
+  density, d/dt[(df + t^2) f(t)] = -(df - 1) t f(t), so
+  E[z] = loc + scale ((df + a^2) f(a) - (df + b^2) f(b)) / ((df - 1) Z)."""
+  a, b = (low - loc) / scale, (high - loc) / scale
+  log_c = mp.loggamma((df + 1) / 2) - mp.loggamma(df / 2) - mp.log(df * mp.pi) / 2
+  g = lambda t: ((df + t * t) * mp.exp(log_c - (df + 1) / 2 * mp.log1p(t * t / df))
+                 if mp.isfinite(t) else mp.mpf(0))
+  cdf, sf = _student_t_cdf_sf(df, loc, scale)
+  if a > 0:
+    z = sf(low) - (sf(high) if mp.isfinite(high) else 0)
+  else:
+    z = (cdf(high) if mp.isfinite(high) else 1) - (cdf(low) if mp.isfinite(low) else 0)
+  return loc + scale * (g(a) - g(b)) / ((df - 1) * z)
+
+
+def ref_t_mean_derivatives(theta, h=mp.mpf("1e-12")):
+  """d/d(df, loc, scale, low, high) of ref_t_mean by central differences."""
+  theta = [mp.mpf(float(v)) for v in theta]
+  out = []
+  for i in range(5):
+    if not mp.isfinite(theta[i]):
+      out.append(0.0)
+      continue
+    hi = h * max(abs(theta[i]), 1)
+    up, dn = list(theta), list(theta)
+    up[i] += hi
+    dn[i] -= hi
+    out.append(float((ref_t_mean(*up) - ref_t_mean(*dn)) / (2 * hi)))
+  return np.array(out)
+
+
+def t_params(dtype):
+  return truncated.Params(
+      irt.student_t.Params(jnp.asarray(T_DF, dtype), jnp.asarray(T_LOC, dtype),
+                           jnp.asarray(T_SCALE, dtype)),
+      jnp.asarray(T_LOW, dtype), jnp.asarray(T_HIGH, dtype))
+
+
+@functools.lru_cache(maxsize=None)
+def t_draws_and_jacobian(dtype):
+  """Draws [NT, KT] and per-draw dz/d(df, loc, scale, low, high) [NT, KT, 5]:
+  one compile and one run per dtype, shared by the Student-t tests."""
+  z, jac = _draws_and_jacobian(TT, (NT[dtype], KT), dtype)(t_params(dtype))
+  got = np.stack([jac.base.df, jac.base.loc, jac.base.scale, jac.low, jac.high], -1)
+  return np.asarray(z, np.float64), got.astype(np.float64)
+
+
+@pytest.mark.parametrize("dtype", [jnp.float32, jnp.float64])
+def test_student_t_samples_follow_truncated_t(dtype):
+  z, jac = t_draws_and_jacobian(dtype)
+  p = t_params(dtype)
+  lo, hi = np.asarray(p.low, np.float64), np.asarray(p.high, np.float64)
+  # Finite draws and gradients, inside the bounds, also 1000 scale units out.
+  assert np.all(np.isfinite(z)) and np.all(np.isfinite(jac))
+  assert np.all((z >= lo) & (z <= hi))
+  for k, (df, low, high) in enumerate(zip(T_DF, T_LOW, T_HIGH)):
+    d = st.t(df, loc=T_LOC, scale=T_SCALE)
+    if d.cdf(low) > 0.5:   # upper tail: differences of the SF keep the digits
+      ref = lambda x: (d.sf(low) - d.sf(x)) / (d.sf(low) - d.sf(high))
+    else:
+      ref = lambda x: (d.cdf(x) - d.cdf(low)) / (d.cdf(high) - d.cdf(low))
+    result = st.kstest(z[:, k], ref)
+    assert result.pvalue > 1e-3, (T_CASES[k], result)
+
+
+def _t_gradient_errors(dtype, m):
+  """Errors of the first m draws' dz/d(df, loc, scale, low, high) per case
+  against mpmath (central differences of the truncated-t CDF, 40 digits).
+
+  dz/ddf, dz/dloc and dz/dscale are sums of terms that cancel when a bound
+  pulls hard (dz/dloc = 1 - dz/dlow - dz/dhigh; scale dz/dscale = (z - loc) -
+  (low - loc) dz/dlow - (high - loc) dz/dhigh; dz/ddf = v(z) - dz/dlow v(low)
+  - dz/dhigh v(high), v the base's df velocity): errors relative to the sum of
+  the terms' magnitudes there, relative to the value for dz/dlow, dz/dhigh.
+  """
+  z, got = t_draws_and_jacobian(dtype)
+  p = t_params(dtype)
+  lo, hi = np.asarray(p.low, np.float64), np.asarray(p.high, np.float64)
+  err = np.zeros((KT, 5))
+  for k in range(KT):
+    df = T_DF[k]
+    theta = (df, T_LOC, T_SCALE, lo[k], hi[k])
+    v_df = lambda x: (T_SCALE * student_t_velocity_mp(df, (x - T_LOC) / T_SCALE)
+                      if np.isfinite(x) else 0.0)
+    for i in range(m):
+      ref = ref_velocity("student_t", theta, z[i, k])
+      d_lo, d_hi = abs(ref[3]), abs(ref[4])
+      ends = [abs(e - T_LOC) if np.isfinite(e) else 0.0 for e in (lo[k], hi[k])]
+      terms = np.array([
+          abs(v_df(z[i, k])) + d_lo * abs(v_df(lo[k])) + d_hi * abs(v_df(hi[k])),
+          1 + d_lo + d_hi,
+          (abs(z[i, k] - T_LOC) + ends[0] * d_lo + ends[1] * d_hi) / T_SCALE,
+          0.0, 0.0])
+      scale = np.maximum(np.abs(ref), terms)
+      e = np.where(scale > 0, np.abs(got[i, k] - ref) / np.where(scale > 0, scale, 1),
+                   np.abs(got[i, k]))
+      err[k] = np.maximum(err[k], e)
+  return err
+
+
+@pytest.mark.parametrize("dtype,tol", [(jnp.float64, 1e-11), (jnp.float32, 1e-4)])
+def test_student_t_per_sample_gradients_match_mpmath(dtype, tol):
+  err = _t_gradient_errors(dtype, 6)
+  print(f"truncated t {jnp.dtype(dtype).name}: max error per (df, loc, scale, low, "
+        f"high) {np.array2string(err.max(0), precision=1)}")
+  assert err.max() < tol, dict(zip(T_CASES, err.tolist()))
+
+
+def test_student_t_location_identity():
+  # Shifting loc, low, high and z together leaves T(z) unchanged:
+  # dz/dloc = 1 - dz/dlow - dz/dhigh per draw, at every bound (TensorFlow's
+  # truncated normal has dz/dloc = 1; here the bounds genuinely pull).
+  # Relative to the terms' size 1 + dz/dlow + dz/dhigh.
+  for dtype, tol in [(jnp.float64, 1e-14), (jnp.float32, 1e-6)]:
+    _, got = t_draws_and_jacobian(dtype)
+    ident = got[..., 1] - (1 - got[..., 3] - got[..., 4])
+    rel = np.abs(ident) / (1 + np.abs(got[..., 3]) + np.abs(got[..., 4]))
+    assert rel.max() < tol, (dtype, rel.max(0))
+    assert got[:, 0, 3].mean() > 0.1 and got[:, 0, 4].mean() > 0.1
+
+
+@pytest.mark.parametrize("dtype", [jnp.float32, jnp.float64])
+def test_student_t_monte_carlo_gradient_of_mean_is_unbiased(dtype):
+  """d/d(df, loc, scale, low, high) E[z] against the closed-form truncated-t
+  mean differentiated in mpmath, within 4 standard errors (cases with a
+  finite variance of the per-draw gradients: df > 2)."""
+  _, got = t_draws_and_jacobian(dtype)
+  n = got.shape[0]
+  for k in (0, 1, 2, 3, 5):
+    truth = ref_t_mean_derivatives((T_DF[k], T_LOC, T_SCALE, T_LOW[k], T_HIGH[k]))
+    mean, se = got[:, k].mean(0), got[:, k].std(0) / np.sqrt(n)
+    assert np.all(np.abs(mean - truth) < 4 * se + 1e-12), (T_CASES[k], mean, truth, se)

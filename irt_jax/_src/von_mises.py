@@ -9,8 +9,9 @@ wrap) and ``dz/dkappa = dx/dkappa``.
 Sampling: Best & Fisher (1979), "Efficient simulation of the von Mises
 distribution", Applied Statistics 28(2), 152-157, a wrapped-Cauchy envelope
 with acceptance >= 0.65 at every ``kappa``, run over the whole batch at once in
-at most :data:`MAX_ROUNDS` rounds (each round proposes for every element still
-waiting; ``0.35^64 < 1e-29`` per draw). Their proposal parameters
+at most :data:`MAX_ROUNDS` rounds (``0.35^64 < 1e-29`` per draw); rounds after
+the first propose only for the elements still waiting, compacted
+(:mod:`irt_jax._src.rejection`). Their proposal parameters
 ``tau = 1 + sqrt(1 + 4 kappa^2)``, ``rho = (tau - sqrt(2 tau)) / (2 kappa)``,
 ``r = (1 + rho^2) / (2 rho)`` and ``f = (1 + r z) / (r + z)`` cancel
 catastrophically at both ends (``rho`` is ``0/0`` as ``kappa -> 0``;
@@ -48,10 +49,12 @@ import numpy as np
 from jax.typing import ArrayLike
 
 from irt_jax._src import implicit as _implicit
+from irt_jax._src import rejection as _rejection
 from irt_jax._src import utils
 from irt_jax._src.special import von_mises as _special
 
 MAX_ROUNDS = 64
+_MAX_FAIL = 0.35  # Best-Fisher accepts >= 65% of proposals at every kappa.
 _KAPPA_FLOOR = 1e-20  # Inside the sampler only: uniform to rounding below it.
 
 
@@ -119,7 +122,8 @@ def centered_draws(key: jax.Array, kappa: jax.Array, shape, dtype) -> jax.Array:
   Invalid ``kappa`` (negative, NaN, infinite) gives NaN and does not keep
   the loop running.
   """
-  kappa = jnp.broadcast_to(kappa, shape).astype(dtype)
+  shape = tuple(shape)
+  kappa = jnp.asarray(kappa, dtype)
   ok = (kappa >= 0) & jnp.isfinite(kappa)
   k = jnp.where(ok, jnp.maximum(kappa, _KAPPA_FLOOR), 1.0)
   s = jnp.hypot(1.0, 2.0 * k)                    # sqrt(1 + 4 k^2), no overflow
@@ -129,29 +133,24 @@ def centered_draws(key: jax.Array, kappa: jax.Array, shape, dtype) -> jax.Array:
   one_minus_rho = (1.0 + 1.0 / (s + 2.0 * k) + root) / (tau + root)
   r_minus_1 = one_minus_rho * one_minus_rho / (2.0 * rho)
 
-  def cond(state):
-    i, done, _ = state
-    return (i < MAX_ROUNDS) & ~jnp.all(done)
-
-  def body(state):
-    i, done, x = state
-    k_u, k_v = jax.random.split(jax.random.fold_in(key, i))
+  def propose(key, params, size):
+    k, r_minus_1 = params
+    k_u, k_v = jax.random.split(key)
     # u in [-1, 1): |u| gives the proposal z = cos(pi |u|), sign(u) the side.
-    u = jax.random.uniform(k_u, shape, dtype, minval=-1.0, maxval=1.0)
-    v = jax.random.uniform(k_v, shape, dtype)
+    u = jax.random.uniform(k_u, (size,), dtype, minval=-1.0, maxval=1.0)
+    v = jax.random.uniform(k_v, (size,), dtype)
     half = 0.5 * jnp.pi * jnp.abs(u)
     sh, ch = jnp.sin(half), jnp.cos(half)
     one_minus_f = jnp.clip(r_minus_1 * 2.0 * sh * sh / (r_minus_1 + 2.0 * ch * ch),
                            0.0, 2.0)
     c = k * (r_minus_1 + one_minus_f)
     accept = (c * (2.0 - c) > v) | (jnp.log(c / v) + 1.0 - c >= 0.0)
-    new = accept & ~done
-    # Keep 1 - f, signed by the side; the angle is taken once, after the loop.
-    return i + 1, done | accept, jnp.where(new, jnp.where(u < 0, -one_minus_f,
-                                                          one_minus_f), x)
+    # Keep 1 - f, signed by the side; the angle is taken once, at the end.
+    return jnp.where(u < 0, -one_minus_f, one_minus_f), accept
 
-  init = (jnp.int32(0), ~ok, jnp.zeros(shape, dtype))
-  _, _, signed = jax.lax.while_loop(cond, body, init)
+  signed = _rejection.sample(key, propose, (k, r_minus_1), shape, 0.0,
+                             max_fail=_MAX_FAIL, skip=~ok, max_rounds=MAX_ROUNDS,
+                             stages=3)
   theta = 2.0 * jnp.arcsin(jnp.sqrt(0.5 * jnp.abs(signed)))
   return jnp.where(ok, jnp.where(signed < 0, -theta, theta), jnp.nan)
 

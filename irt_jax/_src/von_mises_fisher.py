@@ -64,6 +64,7 @@ from jax.typing import ArrayLike
 
 from irt_jax._src import gamma as _gamma
 from irt_jax._src import implicit as _implicit
+from irt_jax._src import rejection as _rejection
 from irt_jax._src import utils
 from irt_jax._src.special import vmf as _special
 
@@ -71,6 +72,7 @@ from irt_jax._src.special import vmf as _special
 # is >= 0.65, so a draw is still unaccepted after 64 rounds with probability
 # < 1e-29 (it would be NaN, never a wrong number).
 MAX_ROUNDS = 64
+_MAX_FAIL = 0.35
 
 event_ndims = 1
 
@@ -147,39 +149,32 @@ def _reflect(m: jax.Array, y: jax.Array) -> jax.Array:
 def _wood(key, kappa, d: int, batch, dtype):
   """``(1 - w, 1 + w)`` by Wood's (1994) rejection sampler, batched."""
   nm1 = float(d - 1)
-  kappa = jnp.broadcast_to(kappa, batch)
+  kappa = jnp.asarray(kappa, dtype)
   ok = (kappa > 0) & jnp.isfinite(kappa)
   kappa = jnp.where(ok, kappa, 1.0)
   b = nm1 / (2 * kappa + jnp.sqrt(4 * kappa * kappa + nm1 * nm1))
   s0 = 2 * b / (1 + b)  # 1 - x0
   log_norm0 = jnp.log(s0 * (2 - s0))  # log(1 - x0^2)
-  half = jnp.full((2,) + batch, nm1 / 2, dtype)
 
-  def cond(state):
-    i, done, _, _ = state
-    return (i < MAX_ROUNDS) & ~jnp.all(done)
-
-  def body(state):
-    i, done, s_acc, c_acc = state
-    k1, k3 = jax.random.split(jax.random.fold_in(key, i))
+  def propose(key, params, size):
+    kappa, b, s0, log_norm0 = params
+    k1, k3 = jax.random.split(key)
     # Z = G1 / (G1 + G2) ~ Beta((d-1)/2, (d-1)/2), both gammas in one call.
-    lg = _gamma.log_standard_gamma(k1, half, (2,) + batch, dtype)
+    lg = _gamma.log_standard_gamma(k1, jnp.asarray(nm1 / 2, dtype), (2, size), dtype)
     zb = jax.nn.sigmoid(lg[0] - lg[1])
     zc = jax.nn.sigmoid(lg[1] - lg[0])  # 1 - Z, not rounded near Z = 1
     den = zc + b * zb                 # 1 - (1 - b) Z
     s = 2 * b * zb / den              # 1 - W
     c = 2 * zc / den                  # 1 + W
-    log_u = -jax.random.exponential(k3, batch, dtype)
+    log_u = -jax.random.exponential(k3, (size,), dtype)
     # kappa W + (d-1) log(1 - x0 W) - (kappa x0 + (d-1) log(1 - x0^2)).
     t = kappa * (s0 - s) + nm1 * (jnp.log(s0 + s - s0 * s) - log_norm0)
-    accept = (t >= log_u) & ~done
-    return (i + 1, done | accept, jnp.where(accept, s, s_acc),
-            jnp.where(accept, c, c_acc))
+    return (s, c), t >= log_u
 
-  nan = jnp.full(batch, jnp.nan, dtype)
-  init = (jnp.int32(0), ~ok, nan, nan)
-  _, _, s, c = jax.lax.while_loop(cond, body, init)
-  return s, c
+  nan = jnp.array(jnp.nan, dtype)
+  return _rejection.sample(key, propose, (kappa, b, s0, log_norm0), tuple(batch),
+                           (nan, nan), max_fail=_MAX_FAIL, skip=~ok,
+                           max_rounds=MAX_ROUNDS)
 
 
 def _raw_sample(key, p: Params, shape, dtype):

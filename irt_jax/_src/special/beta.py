@@ -67,9 +67,19 @@ def _compute_dtype(*args):
   return dtype
 
 
-def _n_pairs(dtype) -> int:
-  """Number of (odd, even) continued-fraction term pairs for a dtype."""
-  return 48 if jnp.finfo(dtype).bits <= 32 else 96
+# Below this max(a, b) far fewer terms converge: measured against 400 pairs
+# over a, b in [1e-2, 10] and x across (0, 1) on the fast side, 16 pairs are
+# within 3e-10 and 32 within 2e-16 relative (48 / 96 are needed up to 3000).
+SMALL_CONCENTRATION = 10.0
+
+
+def _n_pairs(dtype, small: bool = False) -> int:
+  """Number of (odd, even) continued-fraction term pairs for a dtype, for
+  concentrations up to the band (3000) or, if ``small``, up to
+  :data:`SMALL_CONCENTRATION`."""
+  if jnp.finfo(dtype).bits <= 32:
+    return 16 if small else 48
+  return 32 if small else 96
 
 
 # B_{2k} / (2k), k = 1..7: psi(z) ~ log z - 1/(2z) - sum_k c_k z^(-2k)
@@ -302,7 +312,14 @@ def _beta_velocity_xy(a, b, x, y, log_x=None, log_y=None):
     log_y = jnp.log(sy)
   else:
     log_y = jnp.where(interior, log_y, -0.6931471805599453)
-  swap, p, bp, bq = _cf_brackets(sa, sb, sx, sy, log_x, log_y, _n_pairs(dtype))
+  # The depth the whole batch needs: a short fraction when every
+  # concentration is small (a bounded branch; under vmap both sides run).
+  small = jnp.all(jnp.maximum(sa, sb) <= SMALL_CONCENTRATION)
+  swap, p, bp, bq = lax.cond(
+      small,
+      lambda *args: _cf_brackets(*args, _n_pairs(dtype, small=True)),
+      lambda *args: _cf_brackets(*args, _n_pairs(dtype)),
+      sa, sb, sx, sy, log_x, log_y)
   scale = (sx / p) * sy
   vp = -scale * bp
   vq = -scale * bq

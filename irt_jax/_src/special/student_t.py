@@ -182,8 +182,9 @@ def _beta_route_velocity(nu, t_abs):
   y = jnp.where(inner, q / (1.0 + q), 1.0 / (1.0 + r))
   log_x = jnp.where(inner, -l1q, log_nu - 2.0 * log_t - l1r)
   log_y = jnp.where(inner, 2.0 * log_t - log_nu - l1q, -l1r)
+  # a = nu / 2 < 10 and b = 1/2 here: the short fraction converges.
   swap, _, bp, bq = _beta._cf_brackets(a, b, x, y, log_x, log_y,
-                                       _beta._n_pairs(dtype))
+                                       _beta._n_pairs(dtype, small=True))
   direct = (t_abs / (2.0 * nu)) * (1.0 + bp)
   swapped = (0.5 * t_abs) * (1.0 / nu - bq)
   return jnp.where(swap, swapped, direct)

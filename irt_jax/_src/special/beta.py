@@ -129,6 +129,9 @@ def digamma_difference(z, h):
   return acc + l1 + h / (2 * big_z * (big_z + h)) - series
 
 
+_UNROLL_PAIRS = 16
+
+
 def _cf_with_partials(p, q, x, n_pairs):
   """Continued fraction ``C(p, q, x)`` of DLMF 8.17.22 and ``dC/dp, dC/dq``.
 
@@ -171,20 +174,33 @@ def _cf_with_partials(p, q, x, n_pairs):
     return t, tp, tq
 
   zero = jnp.zeros_like(x)
-  t, tp, tq = lax.fori_loop(0, n_pairs, body, (zero, zero, zero))
+  # Short fractions are unrolled: XLA then fuses the whole fraction into one
+  # pass over the batch instead of a loop writing three arrays per step.
+  t, tp, tq = lax.fori_loop(0, n_pairs, body, (zero, zero, zero),
+                            unroll=n_pairs <= _UNROLL_PAIRS)
   t, tp, tq = odd(jnp.zeros_like(x), t, tp, tq)
   c = one / (1.0 + t)
   return c, -c * c * tp, -c * c * tq
 
 
-def _cf_brackets(a, b, x, y, log_x, log_y, n_pairs):
+def bracket_digammas(a, b):
+  """The digamma differences :func:`_cf_brackets` needs, for both sides:
+  ``psi(a+b) - psi(a+1)``, ``psi(a+b) - psi(b)``, ``psi(a+b) - psi(b+1)``,
+  ``psi(a+b) - psi(a)``. They depend on the parameters only: computed at the
+  parameters' shape, they are not repeated for every draw."""
+  return (digamma_difference(a + 1, b - 1), digamma_difference(b, a),
+          digamma_difference(b + 1, a - 1), digamma_difference(a, b))
+
+
+def _cf_brackets(a, b, x, y, log_x, log_y, n_pairs, digammas=None):
   """Brackets of the module formula on the fast-converging side.
 
   Returns ``(swap, p, bp, bq)``: with ``(p, q, u, v) = (a, b, x, y)`` if not
   ``swap`` else ``(b, a, y, x)``,
   ``bp = (log u + psi(p+q) - psi(p+1)) C + dC/dp`` and
   ``bq = (log v + psi(p+q) - psi(q)) C + dC/dq``, ``C = C(p, q, u)``.
-  Then ``-dI/dp / p_density = -(u v / p) bp`` etc.
+  Then ``-dI/dp / p_density = -(u v / p) bp`` etc. ``digammas``: the
+  :func:`bracket_digammas` of ``(a, b)``, if already at hand.
   """
   swap = x > (a + 1) / (a + b + 2)
   p = jnp.where(swap, b, a)
@@ -194,8 +210,11 @@ def _cf_brackets(a, b, x, y, log_x, log_y, n_pairs):
   lv = jnp.where(swap, log_x, log_y)
   c, cp, cq = _cf_with_partials(p, q, u, n_pairs)
   # psi(p+q) - psi(p+1) and psi(p+q) - psi(q), each free of cancellation.
-  bp = (lu + digamma_difference(p + 1, q - 1)) * c + cp
-  bq = (lv + digamma_difference(q, p)) * c + cq
+  if digammas is None:
+    digammas = bracket_digammas(a, b)
+  da1, db0, db1, da0 = digammas
+  bp = (lu + jnp.where(swap, db1, da1)) * c + cp
+  bq = (lv + jnp.where(swap, da0, db0)) * c + cq
   return swap, p, bp, bq
 
 
@@ -281,15 +300,18 @@ def beta_velocity(a, b, x):
     out_dtype = jax.dtypes.canonicalize_dtype(jnp.float64)
   dtype = _compute_dtype(a, b, x)
   a, b, x = (jnp.asarray(v, dtype) for v in (a, b, x))
+  ok = lambda v: (v > 0) & jnp.isfinite(v)
+  digammas = bracket_digammas(jnp.where(ok(a), a, 1.0), jnp.where(ok(b), b, 1.0))
   a, b, x = jnp.broadcast_arrays(a, b, x)
   # 1 - x is exact for x >= 1/2 (Sterbenz); below, log(1 - x) comes from
   # log1p(-x) so that its relative accuracy does not depend on rounding 1 - x.
-  da, db = _beta_velocity_xy(a, b, x, 1.0 - x, None, "log1p")
+  da, db = _beta_velocity_xy(a, b, x, 1.0 - x, None, "log1p", digammas)
   return da.astype(out_dtype), db.astype(out_dtype)
 
 
-def _beta_velocity_xy(a, b, x, y, log_x=None, log_y=None):
-  """``beta_velocity`` with ``y = 1 - x`` (and optionally the logs) supplied.
+def _beta_velocity_xy(a, b, x, y, log_x=None, log_y=None, digammas=None):
+  """``beta_velocity`` with ``y = 1 - x`` (and optionally the logs and the
+  :func:`bracket_digammas`) supplied.
 
   ``log_y == "log1p"`` means ``log1p(-x)``.
   """
@@ -317,9 +339,10 @@ def _beta_velocity_xy(a, b, x, y, log_x=None, log_y=None):
   small = jnp.all(jnp.maximum(sa, sb) <= SMALL_CONCENTRATION)
   swap, p, bp, bq = lax.cond(
       small,
-      lambda *args: _cf_brackets(*args, _n_pairs(dtype, small=True)),
-      lambda *args: _cf_brackets(*args, _n_pairs(dtype)),
-      sa, sb, sx, sy, log_x, log_y)
+      lambda *args: _cf_brackets(*args[:6], _n_pairs(dtype, small=True), args[6]),
+      lambda *args: _cf_brackets(*args[:6], _n_pairs(dtype), args[6]),
+      sa, sb, sx, sy, log_x, log_y,
+      bracket_digammas(sa, sb) if digammas is None else digammas)
   scale = (sx / p) * sy
   vp = -scale * bp
   vq = -scale * bq

@@ -160,8 +160,9 @@ def _quadrature_velocity(nu, t_abs):
   return jnp.where(t_abs <= _T_SPLIT, center, tail)
 
 
-def _beta_route_velocity(nu, t_abs):
-  """dt/dnu for ``t > 0`` (finite) through the incomplete-beta brackets."""
+def _beta_route_velocity(nu, t_abs, digammas):
+  """dt/dnu for ``t > 0`` (finite) through the incomplete-beta brackets
+  (``digammas``: their :func:`~irt_jax._src.special.beta.bracket_digammas`)."""
   dtype = nu.dtype
   a = 0.5 * nu
   b = jnp.full_like(nu, 0.5)
@@ -184,7 +185,7 @@ def _beta_route_velocity(nu, t_abs):
   log_y = jnp.where(inner, 2.0 * log_t - log_nu - l1q, -l1r)
   # a = nu / 2 < 10 and b = 1/2 here: the short fraction converges.
   swap, _, bp, bq = _beta._cf_brackets(a, b, x, y, log_x, log_y,
-                                       _beta._n_pairs(dtype, small=True))
+                                       _beta._n_pairs(dtype, small=True), digammas)
   direct = (t_abs / (2.0 * nu)) * (1.0 + bp)
   swapped = (0.5 * t_abs) * (1.0 / nu - bq)
   return jnp.where(swap, swapped, direct)
@@ -222,6 +223,9 @@ def student_t_velocity(df, t):
     out_dtype = jax.dtypes.canonicalize_dtype(jnp.float64)
   dtype = _beta._compute_dtype(df, t)
   nu, t = (jnp.asarray(v, dtype) for v in (df, t))
+  # The beta route's digamma differences depend on df only: at its own shape.
+  nu_route = jnp.where((nu > 0) & (nu < _nu_quadrature(dtype)), nu, 1.0)
+  digammas = _beta.bracket_digammas(0.5 * nu_route, jnp.full_like(nu_route, 0.5))
   nu, t = jnp.broadcast_arrays(nu, t)
   big = jnp.finfo(dtype).max
   valid = (nu > 0) & jnp.isfinite(nu) & ~jnp.isnan(t)
@@ -237,7 +241,9 @@ def student_t_velocity(df, t):
   # loops; under vmap they become selects and both run, still correct).
   zeros = lambda n, t: jnp.zeros_like(n)
   vq = lax.cond(jnp.any(use_quad), _quadrature_velocity, zeros, nu_q, t_abs)
-  vb = lax.cond(jnp.any(~use_quad), _beta_route_velocity, zeros, nu_b, t_abs)
+  digammas = tuple(jnp.broadcast_to(g, nu.shape) for g in digammas)
+  vb = lax.cond(jnp.any(~use_quad), _beta_route_velocity,
+                lambda n, t, g: jnp.zeros_like(n), nu_b, t_abs, digammas)
   v = jnp.where(use_quad, vq, vb)
   v = jnp.clip(v, -big, big) * jnp.sign(jnp.where(regular, t, 1.0))
   v = jnp.where(regular, v, jnp.where(valid, 0.0, jnp.nan))

@@ -128,16 +128,21 @@ def _resultant(kappa):
 
 
 def _prepare(x, kappa):
+  """Broadcast ``x`` and ``kappa``; ``(1 - A, i0e)`` at ``kappa``'s own shape
+  (once per parameter, not once per draw), then broadcast too."""
   dtype = _compute_dtype(x, kappa)
   x, kappa = (jnp.asarray(v, dtype) for v in (x, kappa))
-  x, kappa = jnp.broadcast_arrays(x, kappa)
-  valid = (kappa >= 0) & jnp.isfinite(kappa) & ~jnp.isnan(x)
-  k = jnp.where(valid, kappa, 1.0)
-  xs = jnp.clip(jnp.where(valid, x, 0.0), -jnp.pi, jnp.pi)
-  return xs, k, valid
+  kappa_ok = (kappa >= 0) & jnp.isfinite(kappa)
+  k = jnp.where(kappa_ok, kappa, 1.0)
+  _, c = _resultant(k)
+  i0e = jax.scipy.special.i0e(k)
+  valid = kappa_ok & ~jnp.isnan(x)
+  xs = jnp.clip(jnp.where(jnp.isnan(x), 0.0, x), -jnp.pi, jnp.pi)
+  xs, k, c, i0e, valid = jnp.broadcast_arrays(xs, k, c, i0e, valid)
+  return xs, (k, c, i0e), valid
 
 
-def _quadrature(xs, k, want_velocity: bool):
+def _quadrature(xs, kappa, want_velocity: bool):
   """One Gauss-Legendre sum per element, on the interval of its own form.
 
   With ``y`` the element's ``x`` clamped into its form's domain (center:
@@ -157,7 +162,7 @@ def _quadrature(xs, k, want_velocity: bool):
   nodes, weights = _gauss_legendre(n)
   xi = jnp.asarray(nodes, dtype)
   wts = jnp.asarray(weights, dtype)
-  _, c = _resultant(k)
+  k, c, _ = kappa
   t0 = 2.0 * jnp.arcsin(jnp.sqrt(0.5 * c))
   ax = jnp.abs(xs)
   inner = ax <= t0
@@ -204,13 +209,13 @@ def _quadrature(xs, k, want_velocity: bool):
   return inner, width * jnp.exp(-2.0 * k * half * half) * total
 
 
-def _velocity(xs, k):
-  return _quadrature(xs, k, True)[1]
+def _velocity(xs, kappa):
+  return _quadrature(xs, kappa, True)[1]
 
 
-def _cdf_sf(xs, k):
-  inner, mass = _quadrature(xs, k, False)
-  mass = mass / (2.0 * jnp.pi * jax.scipy.special.i0e(k))
+def _cdf_sf(xs, kappa):
+  inner, mass = _quadrature(xs, kappa, False)
+  mass = mass / (2.0 * jnp.pi * kappa[2])
   upper = xs > 0
   f = jnp.where(inner, 0.5 + mass, jnp.where(upper, 1.0 - mass, mass))
   sf = jnp.where(inner, 0.5 - mass, jnp.where(upper, mass, 1.0 - mass))
@@ -244,8 +249,8 @@ def von_mises_velocity(x, kappa):
   >>> float(von_mises_velocity(-1.0, 2.0)) == -float(von_mises_velocity(1.0, 2.0))
   True
   """
-  xs, k, valid = _prepare(x, kappa)
-  v = jnp.where(valid, _velocity(xs, k), jnp.nan)
+  xs, kp, valid = _prepare(x, kappa)
+  v = jnp.where(valid, _velocity(xs, kp), jnp.nan)
   return v.astype(_out_dtype(x, kappa))
 
 
@@ -265,8 +270,8 @@ def von_mises_cdf(x, kappa):
   >>> round(float(von_mises_cdf(1.0, 2.0)), 6)   # scipy.stats.vonmises(2).cdf(1)
   0.889578
   """
-  xs, k, valid = _prepare(x, kappa)
-  f, _ = _cdf_sf(xs, k)
+  xs, kp, valid = _prepare(x, kappa)
+  f, _ = _cdf_sf(xs, kp)
   return jnp.where(valid, f, jnp.nan).astype(_out_dtype(x, kappa))
 
 
@@ -276,8 +281,8 @@ def von_mises_sf(x, kappa):
   >>> round(float(von_mises_sf(1.0, 2.0) + von_mises_cdf(1.0, 2.0)), 12)
   1.0
   """
-  xs, k, valid = _prepare(x, kappa)
-  _, s = _cdf_sf(xs, k)
+  xs, kp, valid = _prepare(x, kappa)
+  _, s = _cdf_sf(xs, kp)
   return jnp.where(valid, s, jnp.nan).astype(_out_dtype(x, kappa))
 
 

@@ -171,7 +171,8 @@ class CdfFunctions(NamedTuple):
 def cdf_with_rule(cdf_value: StandardizationFn,
                   sf_value: StandardizationFn,
                   log_density: StandardizationFn,
-                  velocity: Velocity) -> CdfFunctions:
+                  velocity: Velocity,
+                  log_tail: StandardizationFn | None = None) -> CdfFunctions:
   r"""CDF, log CDF and log survival function differentiable via the rule.
 
   Where ``dF/dphi`` has no JAX derivative (``betainc`` in ``a, b``, the
@@ -192,6 +193,10 @@ def cdf_with_rule(cdf_value: StandardizationFn,
     sf_value: ``S(params, z) = 1 - F``, accurate where it is small.
     log_density: ``log q(z; params)``.
     velocity: the family's implicit velocity.
+    log_tail: optional ``log_tail(params, z) -> (log F, log S)`` computed in
+      log space, NaN where it does not apply; used instead of ``log`` of
+      ``cdf_value`` / ``sf_value`` where it is finite (tails whose mass
+      underflows the float range).
 
   Returns:
     :class:`CdfFunctions`, each with a ``jax.custom_jvp`` in both arguments
@@ -199,15 +204,21 @@ def cdf_with_rule(cdf_value: StandardizationFn,
     higher order).
   """
 
+  def tail_or(value, index, params, z):
+    if log_tail is None:
+      return value
+    tail = log_tail(params, z)[index]
+    return jnp.where(jnp.isnan(tail), value, tail)
+
   def log_cdf_value(params, z):
     f, s = cdf_value(params, z), sf_value(params, z)
-    return jnp.where(f < 0.5, jnp.log(jnp.where(f < 0.5, f, 1.0)),
-                     jnp.log1p(-jnp.where(f < 0.5, 0.0, s)))
+    return tail_or(jnp.where(f < 0.5, jnp.log(jnp.where(f < 0.5, f, 1.0)),
+                             jnp.log1p(-jnp.where(f < 0.5, 0.0, s))), 0, params, z)
 
   def log_sf_value(params, z):
     f, s = cdf_value(params, z), sf_value(params, z)
-    return jnp.where(s < 0.5, jnp.log(jnp.where(s < 0.5, s, 1.0)),
-                     jnp.log1p(-jnp.where(s < 0.5, 0.0, f)))
+    return tail_or(jnp.where(s < 0.5, jnp.log(jnp.where(s < 0.5, s, 1.0)),
+                             jnp.log1p(-jnp.where(s < 0.5, 0.0, f))), 1, params, z)
 
   def with_rule(value, kind):
 

@@ -26,6 +26,7 @@ from jax.typing import ArrayLike
 from irt_jax._src import gamma as _gamma
 from irt_jax._src import implicit as _implicit
 from irt_jax._src import utils
+from irt_jax._src.special import beta as _special_beta
 from irt_jax._src.special import student_t as _special
 
 
@@ -106,13 +107,49 @@ def _log_density(p: Params, z):
   df, loc, scale = p
   t = (z - loc) / scale
   gammaln = jax.scipy.special.gammaln
+  # log1p(t^2/df), without forming t^2 where it would overflow (float32
+  # |t| > 1e19): 2 log|t| - log df + log1p(df/t^2) far out.
+  far = jnp.abs(t) > 1e4 * jnp.sqrt(df)
+  t_far = jnp.where(far, jnp.abs(t), 1.0)
+  t_near = jnp.where(far, 0.0, t)
+  log1p_q = jnp.where(far, 2.0 * jnp.log(t_far) - jnp.log(df)
+                      + jnp.log1p((df / t_far) / t_far),
+                      jnp.log1p(t_near * t_near / df))
   return (gammaln(0.5 * (df + 1)) - gammaln(0.5 * df) - 0.5 * jnp.log(jnp.pi * df)
-          - jnp.log(scale) - 0.5 * (df + 1) * jnp.log1p(t * t / df))
+          - jnp.log(scale) - 0.5 * (df + 1) * log1p_q)
+
+
+def _log_tail(p: Params, z):
+  """``(log F, log S)`` where ``t^2 >= 4 df`` (NaN elsewhere), in log space.
+
+  ``S(t) = I_x(a, 1/2) / 2`` with ``a = df/2``, ``x = df/(df + t^2) <= 1/5``
+  (the fast side of the continued fraction: ``x < (a+1)/(a+5/2)``), and
+  ``I_x(a, b) = x^a (1-x)^b C / (a B(a, b))`` (DLMF 8.17.22), so the tail
+  mass never underflows: float32 keeps ``log S`` where ``S < 1e-38``.
+  ``F(-t) = S(t)`` gives the lower tail.
+  """
+  df, loc, scale = p
+  t = (z - loc) / scale
+  a = 0.5 * df
+  t_abs = jnp.maximum(jnp.abs(t), 1.0)
+  tail = (t * t >= 4.0 * df) & jnp.isfinite(t)
+  r = (df / t_abs) / t_abs                      # df / t^2, may underflow
+  log1p_r = jnp.log1p(r)
+  log_x = jnp.log(df) - 2.0 * jnp.log(t_abs) - log1p_r
+  x = jnp.where(tail, jnp.exp(log_x), 0.1)
+  c, _, _ = _special_beta._cf_with_partials(a, jnp.full_like(a, 0.5), x,
+                                            _special_beta._n_pairs(x.dtype))
+  gammaln = jax.scipy.special.gammaln
+  log_beta = gammaln(a) + gammaln(0.5) - gammaln(a + 0.5)
+  log_s = (jnp.log(0.5) + a * log_x - 0.5 * log1p_r - jnp.log(a) - log_beta
+           + jnp.log(c))
+  log_s = jnp.where(tail, log_s, jnp.nan)
+  return jnp.where(t < 0, log_s, jnp.nan), jnp.where(t > 0, log_s, jnp.nan)
 
 
 # The t CDF has no JAX derivative in df: the sampler's rule supplies it.
 _cdf, _log_cdf, _log_sf = _implicit.cdf_with_rule(
-    _standardize, _sf_value, _log_density, _velocity)
+    _standardize, _sf_value, _log_density, _velocity, _log_tail)
 
 SUPPORT = (-float("inf"), float("inf"))
 

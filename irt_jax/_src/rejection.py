@@ -26,6 +26,7 @@ from typing import Callable, Sequence
 import jax
 import jax.numpy as jnp
 
+
 def stage_sizes(n: int, max_fail: float, max_stages: int) -> list[int]:
   """Static buffer sizes for a batch of ``n``: the expected number of elements
   still waiting after each round, plus a six-standard-deviation margin."""
@@ -82,8 +83,8 @@ def sample(key: jax.Array, propose: Callable, params: Sequence[jax.Array],
   done = jnp.arange(n) >= size  # the padding
   inner = propose
 
-  def propose(key, params, size):
-    values, accept = inner(key, params[:-1], size)
+  def propose(key, params, count):
+    values, accept = inner(key, params[:-1], count)
     return values, accept | params[-1]
 
   def at(indices):

@@ -308,6 +308,18 @@ def test_extreme_beta_is_finite(dtype):
 
 
 @pytest.mark.parametrize("dtype", [jnp.float32, jnp.float64])
+@pytest.mark.parametrize("df", [0.05, 0.5, 50.0, 1e6])
+def test_student_t_sampler_law_at_extreme_df(df, dtype):
+  """Bailey's polar sampler against SciPy's CDF far from df = 3: very heavy
+  tails (the power W^(-2/df) in log space) and the near-normal limit."""
+  z = irt.student_t.sample(KEY, irt.student_t.Params(df), (20_000,), dtype)
+  z = np.asarray(z, np.float64)
+  assert not np.any(np.isnan(z))
+  result = st.kstest(z, st.t(df).cdf)   # +-inf draws are the far tails
+  assert result.pvalue > 1e-3, result
+
+
+@pytest.mark.parametrize("dtype", [jnp.float32, jnp.float64])
 def test_extreme_student_t_is_finite_or_overflows_cleanly(dtype):
   """df 1e-2 .. 1e7: no NaN; draws beyond the float range are +-inf (df < 1)."""
   df = jnp.asarray([1e-2, 0.1, 1.0, 1e3, 1e7], dtype)

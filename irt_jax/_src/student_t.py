@@ -1,8 +1,7 @@
 r"""Student-t(df, loc, scale) with a direct implicit rule for ``df``.
 
-Sampling: ``t = eps / sqrt(G / (df/2))`` with ``eps ~ N(0, 1)`` and
-``G ~ Gamma(df/2)``, formed in log space (``log G`` from the gamma sampler), then
-``z = loc + scale * t``.
+Sampling: Bailey's (1994) polar method in its rejection-free form (two
+uniforms, no gamma draw), then ``z = loc + scale * t``.
 
 Gradient: ``dz/dloc = 1``, ``dz/dscale = t`` and
 ``dz/ddf = -scale (dF_df(t)/ddf) / f_df(t)`` through the t CDF by the fused
@@ -23,7 +22,6 @@ import jax
 import jax.numpy as jnp
 from jax.typing import ArrayLike
 
-from irt_jax._src import gamma as _gamma
 from irt_jax._src import implicit as _implicit
 from irt_jax._src import utils
 from irt_jax._src.special import beta as _special_beta
@@ -67,11 +65,20 @@ def _valid(p: Params) -> jax.Array:
 
 
 def _raw_sample(key, p: Params, shape, dtype):
-  key_n, key_g = jax.random.split(key)
-  eps = jax.random.normal(key_n, shape, dtype)
-  half_df = jnp.broadcast_to(0.5 * p.df, shape)
-  log_g = _gamma.log_standard_gamma(key_g, half_df, shape, dtype)
-  t = eps * jnp.exp(-0.5 * (log_g - jnp.log(half_df)))
+  """Bailey's polar method without rejection (Bailey 1994, Math. Comp. 62):
+  with ``W, V ~ U(0, 1)``, ``t = sqrt(df (W^(-2/df) - 1)) cos(2 pi V)``.
+
+  (``(sqrt(W) cos, sqrt(W) sin)`` of the angle ``2 pi V`` is uniform on the
+  disc, so this is his rejection-free form.) Two uniforms and no gamma draw:
+  about 2x cheaper than ``normal / sqrt(gamma)``. ``W^(-1/df) sqrt(1 - W^(2/df))``
+  is formed as ``exp(x/2) sqrt(-expm1(-x))``, ``x = -2 log(W) / df``, so
+  nothing overflows before ``t`` itself does and large ``df`` keeps full
+  relative precision.
+  """
+  u = jax.random.uniform(key, (2, *shape), dtype)
+  x = -2.0 * jnp.log1p(-u[0]) / p.df            # W = 1 - u in (0, 1]
+  t_abs = jnp.sqrt(p.df) * jnp.exp(0.5 * x) * jnp.sqrt(-jnp.expm1(-x))
+  t = t_abs * jnp.cos((2.0 * jnp.pi) * u[1])
   return utils.mask_invalid(_valid(p), p.loc + p.scale * t)
 
 

@@ -58,6 +58,8 @@ density ``f(t; nu)``, a sample at a fixed quantile moves with ``nu`` as
 
 from __future__ import annotations
 
+import functools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -191,6 +193,26 @@ def _beta_route_velocity(nu, t_abs, digammas):
   return jnp.where(swap, swapped, direct)
 
 
+def _velocity_of_t(routes, shape, nu_valid, use_quad, nu_q, nu_b, digammas, t):
+  """dt/dnu for every draw, through the given routes (df-only operands at
+  df's shape are broadcast here, inside the branch, so they stay scalars)."""
+  wide = lambda v: jnp.broadcast_to(v, shape)
+  big = jnp.finfo(t.dtype).max
+  valid = wide(nu_valid) & ~jnp.isnan(t)
+  regular = valid & jnp.isfinite(t) & (t != 0)
+  # |t| is capped far below the float maximum so the velocity (which grows
+  # like |t| log|t| / nu) saturates instead of overflowing.
+  t_abs = jnp.where(regular, jnp.minimum(jnp.abs(t), big * 1e-8), 1.0)
+  v = {}
+  if "quad" in routes:
+    v["quad"] = _quadrature_velocity(wide(nu_q), t_abs)
+  if "beta" in routes:
+    v["beta"] = _beta_route_velocity(wide(nu_b), t_abs, tuple(map(wide, digammas)))
+  v = jnp.where(wide(use_quad), v["quad"], v["beta"]) if len(v) == 2 else v[routes[0]]
+  v = jnp.clip(v, -big, big) * jnp.sign(jnp.where(regular, t, 1.0))
+  return jnp.where(regular, v, jnp.where(valid, 0.0, jnp.nan))
+
+
 def student_t_velocity(df, t):
   r"""Implicit-reparameterization velocity ``dt/d(df)`` of Student's t.
 
@@ -223,28 +245,23 @@ def student_t_velocity(df, t):
     out_dtype = jax.dtypes.canonicalize_dtype(jnp.float64)
   dtype = _beta._compute_dtype(df, t)
   nu, t = (jnp.asarray(v, dtype) for v in (df, t))
-  # The beta route's digamma differences depend on df only: at its own shape.
-  nu_route = jnp.where((nu > 0) & (nu < _nu_quadrature(dtype)), nu, 1.0)
-  digammas = _beta.bracket_digammas(0.5 * nu_route, jnp.full_like(nu_route, 0.5))
-  nu, t = jnp.broadcast_arrays(nu, t)
-  big = jnp.finfo(dtype).max
-  valid = (nu > 0) & jnp.isfinite(nu) & ~jnp.isnan(t)
-  regular = valid & jnp.isfinite(t) & (t != 0)
-  # |t| is capped far below the float maximum so the velocity (which grows
-  # like |t| log|t| / nu) saturates instead of overflowing.
-  t_abs = jnp.where(regular, jnp.minimum(jnp.abs(t), big * 1e-8), 1.0)
-  nu_s = jnp.where(valid, nu, 1.0)
+  shape = jnp.broadcast_shapes(nu.shape, t.shape)
+  # Everything that depends on df alone stays at df's own shape (usually a
+  # scalar) so XLA computes it once, not once per draw: the fraction's
+  # coefficients, the digamma differences, the choice of route.
+  nu_valid = (nu > 0) & jnp.isfinite(nu)
+  nu_s = jnp.where(nu_valid, nu, 1.0)
   use_quad = nu_s >= _nu_quadrature(dtype)
   nu_q = jnp.where(use_quad, nu_s, 2.0 * _nu_quadrature(dtype))
   nu_b = jnp.where(use_quad, 1.0, nu_s)
-  # Each route is skipped when no element uses it (bounded branches, not
-  # loops; under vmap they become selects and both run, still correct).
-  zeros = lambda n, t: jnp.zeros_like(n)
-  vq = lax.cond(jnp.any(use_quad), _quadrature_velocity, zeros, nu_q, t_abs)
-  digammas = tuple(jnp.broadcast_to(g, nu.shape) for g in digammas)
-  vb = lax.cond(jnp.any(~use_quad), _beta_route_velocity,
-                lambda n, t, g: jnp.zeros_like(n), nu_b, t_abs, digammas)
-  v = jnp.where(use_quad, vq, vb)
-  v = jnp.clip(v, -big, big) * jnp.sign(jnp.where(regular, t, 1.0))
-  v = jnp.where(regular, v, jnp.where(valid, 0.0, jnp.nan))
+  digammas = _beta.bracket_digammas(0.5 * nu_b, jnp.full_like(nu_b, 0.5))
+  # One bounded branch per route mix (no loops; under vmap all run, still
+  # correct). All per-draw work sits inside the branch, whose operand ``t``
+  # is thereby materialized once: otherwise XLA re-fuses the sampler that
+  # produced ``t`` (cos, log, ...) into each of its consumers here.
+  branches = [functools.partial(_velocity_of_t, routes, shape)
+              for routes in (("beta",), ("quad",), ("beta", "quad"))]
+  index = jnp.where(jnp.all(use_quad), 1, jnp.where(jnp.any(use_quad), 2, 0))
+  v = lax.switch(index, branches, nu_valid, use_quad, nu_q, nu_b, digammas,
+                 jnp.broadcast_to(t, shape))
   return v.astype(out_dtype)

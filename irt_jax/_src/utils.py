@@ -177,3 +177,19 @@ def finite_or_saturate(x: jax.Array) -> jax.Array:
   """
   big = jnp.finfo(x.dtype).max
   return jnp.clip(x, -big, big)
+
+
+def materialize(tree: Any) -> Any:
+  """``tree`` unchanged, but computed once into memory before its consumers.
+
+  XLA fuses an elementwise producer into each consumer fusion, so a draw
+  made of gathers, sines or logs is recomputed by every fusion of a velocity
+  that reads it (measured: the mixture's rule spent much of its time
+  re-running the sampler). The operands of a conditional are materialized
+  buffers; its predicate ``x != x and x == x`` is never true, but XLA cannot
+  fold it (so the never-taken branch, which differs, keeps the conditional).
+  """
+  first = jnp.ravel(jax.tree.leaves(tree)[0])[0]
+  never = (first != first) & (first == first)
+  return jax.lax.cond(never, lambda t: jax.tree.map(jnp.zeros_like, t),
+                      lambda t: t, tree)

@@ -8,7 +8,8 @@ parameter is invalid instead (see :func:`mask_invalid`).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import functools
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import jax
@@ -193,3 +194,29 @@ def materialize(tree: Any) -> Any:
   never = (first != first) & (first == first)
   return jax.lax.cond(never, lambda t: jax.tree.map(jnp.zeros_like, t),
                       lambda t: t, tree)
+
+
+@functools.lru_cache(maxsize=None)
+def _unbatched(merge):
+  @jax.custom_batching.custom_vmap
+  def index(i):
+    return i
+
+  @index.def_vmap
+  def _rule(axis_size, in_batched, i):
+    del axis_size
+    return index(merge(i) if in_batched[0] else i), False
+
+  return index
+
+
+def unbatched_index(index: jax.Array, merge: Callable) -> jax.Array:
+  """A ``lax.switch`` index that stays unbatched under ``vmap``.
+
+  A batched index turns ``lax.switch`` into a select that runs every
+  branch. Where one branch serves the whole batch (the largest node count,
+  or the branch that computes every route), ``merge`` maps the index over
+  the batch axis (its leading axis) to that one scalar. ``merge`` must be
+  a module-level function (it keys a cache).
+  """
+  return _unbatched(merge)(index)

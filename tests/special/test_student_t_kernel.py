@@ -147,3 +147,16 @@ def test_jit_matches_eager():
   np.testing.assert_allclose(np.asarray(_velocity(nu, t)),
                              np.asarray(student_t_velocity(nu, t)),
                              rtol=1e-13, atol=0)
+
+
+@pytest.mark.parametrize("dfs", [(2.0, 3.0), (2.0, 50.0), (30.0, 50.0)])
+def test_vmap_over_df_runs_one_branch(dfs):
+  """Under vmap over df the route choice stays one branch (a batch that mixes
+  the continued-fraction and quadrature routes takes the branch with both)
+  and equals per-df calls."""
+  t = np.linspace(-30.0, 30.0, 41)
+  mapped = jax.vmap(student_t_velocity, in_axes=(0, None))
+  ref = np.stack([np.asarray(_velocity(d, t)) for d in dfs])
+  np.testing.assert_allclose(np.asarray(mapped(jnp.asarray(dfs), t)), ref,
+                             rtol=1e-13, atol=1e-300)
+  assert "cond[" in str(jax.make_jaxpr(mapped)(jnp.asarray(dfs), t))

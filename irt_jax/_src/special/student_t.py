@@ -65,6 +65,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
+from irt_jax._src import utils
 from irt_jax._src.special import beta as _beta
 
 __all__ = ["student_t_velocity"]
@@ -193,6 +194,11 @@ def _beta_route_velocity(nu, t_abs, digammas):
   return jnp.where(swap, swapped, direct)
 
 
+def _common_route(index):
+  """Under vmap: the members' common branch, else the one with both routes."""
+  return jnp.where(jnp.all(index == index[0]), index[0], 2)
+
+
 def _velocity_of_t(routes, shape, nu_valid, use_quad, nu_q, nu_b, digammas, t):
   """dt/dnu for every draw, through the given routes (df-only operands at
   df's shape are broadcast here, inside the branch, so they stay scalars)."""
@@ -255,13 +261,15 @@ def student_t_velocity(df, t):
   nu_q = jnp.where(use_quad, nu_s, 2.0 * _nu_quadrature(dtype))
   nu_b = jnp.where(use_quad, 1.0, nu_s)
   digammas = _beta.bracket_digammas(0.5 * nu_b, jnp.full_like(nu_b, 0.5))
-  # One bounded branch per route mix (no loops; under vmap all run, still
-  # correct). All per-draw work sits inside the branch, whose operand ``t``
-  # is thereby materialized once: otherwise XLA re-fuses the sampler that
-  # produced ``t`` (cos, log, ...) into each of its consumers here.
+  # One bounded branch per route mix (also under vmap: a batch that mixes
+  # routes takes the branch with both). All per-draw work sits inside the
+  # branch, whose operand ``t`` is thereby materialized once: otherwise XLA
+  # re-fuses the sampler that produced ``t`` (cos, log, ...) into each of
+  # its consumers here.
   branches = [functools.partial(_velocity_of_t, routes, shape)
               for routes in (("beta",), ("quad",), ("beta", "quad"))]
   index = jnp.where(jnp.all(use_quad), 1, jnp.where(jnp.any(use_quad), 2, 0))
+  index = utils.unbatched_index(index.astype(jnp.int32), _common_route)
   v = lax.switch(index, branches, nu_valid, use_quad, nu_q, nu_b, digammas,
                  jnp.broadcast_to(t, shape))
   return v.astype(out_dtype)

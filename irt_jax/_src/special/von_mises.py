@@ -73,6 +73,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from irt_jax._src import utils
+
 __all__ = ["von_mises_cdf", "von_mises_sf", "von_mises_velocity",
            "mean_resultant_length", "circular_variance"]
 
@@ -106,20 +108,9 @@ def _settings(dtype):
   return 20.0, 40, ((1.0, 12), (3.0, 16), (8.0, 20), (np.inf, 32)), 40.0
 
 
-@jax.custom_batching.custom_vmap
-def _tier(kappa_max, bounds):
-  """Index of the first tier whose bound is ``>= kappa_max`` (a scalar)."""
-  return jnp.sum(kappa_max > bounds).astype(jnp.int32)
-
-
-@_tier.def_vmap
-def _tier_vmap(axis_size, in_batched, kappa_max, bounds):
-  # Under vmap the whole batch takes the tier of its largest kappa: the index
-  # stays unbatched, so lax.switch runs one branch instead of all of them.
-  del axis_size
-  if in_batched[0]:
-    kappa_max = jnp.max(kappa_max, axis=0)
-  return _tier(kappa_max, bounds), False
+def _largest(tier):
+  """Under vmap the batch takes the tier of its largest ``kappa``."""
+  return jnp.max(tier, axis=0)
 
 
 def _gauss_legendre(n: int):
@@ -198,7 +189,8 @@ def _quadrature(xs, kappa, want_velocity: bool):
   ``kappa`` (one bounded branch; ``kappa`` at its own shape)."""
   tiers = _settings(xs.dtype)[2]
   bounds = jnp.asarray([b for b, _ in tiers[:-1]], xs.dtype)
-  index = _tier(jax.lax.stop_gradient(jnp.max(kappa[0])), bounds)
+  tier = jnp.sum(jax.lax.stop_gradient(jnp.max(kappa[0])) > bounds).astype(jnp.int32)
+  index = utils.unbatched_index(tier, _largest)
   branches = [functools.partial(_quadrature_n, n, want_velocity) for _, n in tiers]
   return jax.lax.switch(index, branches, xs, kappa)
 

@@ -765,3 +765,78 @@ def test_factorized_rule_equals_dense_triangular_solve(component):
       functools.partial(m._velocity, q, x), q)(e)[0])(p, z, z_bar) for m in (fast, dense))
   for u, v in zip(jax.tree.leaves(ta), jax.tree.leaves(tb)):
     np.testing.assert_allclose(u, v, rtol=1e-8, atol=1e-10)
+
+
+@pytest.mark.parametrize("mode", ["vjp", "jvp"])
+def test_guarded_terms_where_a_component_overflows(mode):
+  """Float32, components N(0, 1) and N(1e10, 1e-10): at the draws of the
+  first, the second's standardized value x ~ -1e20 overflows in x^2 (log q =
+  log F = -inf), so the rule takes its guarded branch (terms at a safe
+  point). Reference, float64: there the second CDF is 0, so dz/dloc_0 = 1,
+  dz/dscale_0 = z, dz/dlogit_0 = -dz/dlogit_1 = -w_1 Phi(z) / phi(z), and
+  nothing for the second component's parameters."""
+  n, dtype = 2000, jnp.float32
+  logits = np.array([0.3, -0.2])
+  p = mixture.Params(jnp.asarray(logits, dtype), irt.normal.Params(
+      jnp.asarray([0.0, 1e10], dtype), jnp.asarray([1.0, 1e-10], dtype)))
+  full = jax.tree.map(lambda v: jnp.broadcast_to(v, (n,) + v.shape), p)
+  mix = mixture.of(irt.normal)
+  f = lambda q: mix.sample(KEY, q, (n,), dtype, mode=mode)
+  if mode == "vjp":
+    jac = jax.jit(jax.grad(lambda q: f(q).sum()))(full)
+  else:    # forward mode, one tangent per parameter
+    jac = jax.tree.map(lambda v: np.zeros(v.shape), full)
+    for path in [("logits",), ("components", "loc"), ("components", "scale")]:
+      for k in range(2):
+        t = jax.tree.map(jnp.zeros_like, full)
+        leaf = t.logits if path == ("logits",) else getattr(t.components, path[1])
+        leaf = leaf.at[:, k].set(1.0)
+        t = (t._replace(logits=leaf) if path == ("logits",) else
+             t._replace(components=t.components._replace(**{path[1]: leaf})))
+        col = np.asarray(jax.jit(lambda q, e: jax.jvp(f, (q,), (e,))[1])(full, t))
+        tgt = jac.logits if path == ("logits",) else getattr(jac.components, path[1])
+        tgt[:, k] = col
+  z = np.asarray(f(full), np.float64)
+  first = np.abs(z) < 1e5                   # draws of the first component
+  assert first.sum() > n // 2
+  w1 = sp.softmax(logits)[1]
+  with np.errstate(divide="ignore", invalid="ignore"):   # z ~ 1e10 unused
+    d_logit = -w1 * st.norm.cdf(z) / st.norm.pdf(z)
+  want = {"logits": np.stack([d_logit, -d_logit], -1),
+          "loc": np.stack([np.ones(n), np.zeros(n)], -1),
+          "scale": np.stack([z, np.zeros(n)], -1)}
+  got = {"logits": jac.logits, "loc": jac.components.loc, "scale": jac.components.scale}
+  for name in want:
+    g = np.asarray(got[name], np.float64)[first]
+    assert np.all(np.isfinite(g)), name
+    err = np.abs(g - want[name][first]) / np.maximum(np.abs(want[name][first]), 1.0)
+    assert err.max() < 1e-4, (name, err.max())
+
+
+@pytest.mark.parametrize("k", [5, 40])
+def test_vmapped_transposed_rule_float32_matches_float64(k):
+  """Diagonal normals, K = 5 (forward substitution) and K = 40 > _UNROLL_K
+  (the dense path), 20,000 draws under jit(vmap(vjp)) over two parameter
+  sets, float32 against the float64 rule at the same draws: the pattern that
+  hit an XLA:CPU fusion miscompile in the running-sum scan."""
+  d, n = 3, 20_000
+  keys = jax.random.split(jax.random.key(5), 3)
+  base = mixture.Params(
+      jax.random.normal(keys[0], (2, k)),
+      irt.normal.Params(3 * jax.random.normal(keys[1], (2, k, d)),
+                        jnp.exp(0.3 * jax.random.normal(keys[2], (2, k, d)))))
+  mix = mixture.of(irt.normal, event_ndims=1)
+
+  def one(r):
+    z, vjp = jax.vjp(lambda s: mix.sample(KEY, s, (n,), jnp.float32), r)
+    return z, vjp(jnp.cos(z))[0]
+
+  z32, g32 = jax.jit(jax.vmap(one))(jax.tree.map(lambda v: v.astype(jnp.float32), base))
+  for i in range(2):   # float64, one parameter set at a time, at the same draws
+    q = jax.tree.map(lambda v: v[i].astype(jnp.float64), base)
+    z = jnp.asarray(z32[i], jnp.float64)
+    g64 = jax.jit(lambda q, z: jax.linear_transpose(
+        functools.partial(mix._velocity, q, z), q)(jnp.cos(z))[0])(q, z)
+    for a, b in zip(jax.tree.leaves(g32), jax.tree.leaves(g64)):
+      a, b = np.asarray(a[i], np.float64), np.asarray(b)
+      np.testing.assert_allclose(a, b, rtol=2e-3, atol=2e-3 * np.abs(b).max())

@@ -51,6 +51,7 @@ from jax.typing import ArrayLike
 
 from irt_jax._src import implicit as _implicit
 from irt_jax._src import utils
+from irt_jax._src.special.normal import log_ndtr
 
 
 class Params(NamedTuple):
@@ -77,11 +78,60 @@ def _family_name(component) -> str:
   return getattr(component, "__name__", type(component).__name__)
 
 
+# The mixture axis K is reduced by unrolled elementwise ops up to this size.
+# XLA:CPU (jaxlib 0.10.2) hands reductions over a leading or middle axis to
+# its YNNPACK fusion, measured 5-10x slower here than the unrolled sum, and
+# inside the vmapped transposed scan of the rule it returned wrong float32
+# values beyond ~1e4 draws (correct with
+# XLA_FLAGS=--xla_cpu_experimental_ynn_fusion_type=).
+_UNROLL_K = 32
+
+
+def _slices(v, axis):
+  return [jax.lax.index_in_dim(v, k, axis, keepdims=False) for k in range(v.shape[axis])]
+
+
+def _sum_k(v, axis):
+  """``sum`` over the mixture axis (unrolled for ``K <= _UNROLL_K``)."""
+  if v.shape[axis] > _UNROLL_K:
+    return jnp.sum(v, axis=axis)
+  return functools.reduce(jnp.add, _slices(v, axis))
+
+
+def _logsumexp_k(v, axis):
+  """``logsumexp`` over the mixture axis (unrolled for ``K <= _UNROLL_K``);
+  the same values and derivatives as ``jax.nn.logsumexp``."""
+  if v.shape[axis] > _UNROLL_K:
+    return jax.nn.logsumexp(v, axis=axis)
+  parts = _slices(v, axis)
+  m = jax.lax.stop_gradient(functools.reduce(jnp.maximum, parts))
+  m = jnp.where(jnp.isfinite(m), m, 0.0)
+  return jnp.log(functools.reduce(jnp.add, [jnp.exp(x - m) for x in parts])) + m
+
+
+def _responsibilities(log_w, log_q, k_axis, d_axis):
+  """``log w_k(z_<d)``: the log weights plus an exclusive prefix sum of the
+  component log densities over ``D``, normalized over ``K``. (An associative
+  scan: XLA:CPU's reduce-window for cumsum is slow on the event-major layout.)"""
+  zero = jnp.zeros_like(jax.lax.slice_in_dim(log_q, 0, 1, axis=d_axis))
+  if log_q.shape[d_axis] > 1:
+    head = jax.lax.slice_in_dim(log_q, 0, log_q.shape[d_axis] - 1, axis=d_axis)
+    zero = jnp.concatenate(
+        [zero, jax.lax.associative_scan(jnp.add, head, axis=d_axis)], axis=d_axis)
+  log_r = log_w + zero
+  return log_r - jnp.expand_dims(_logsumexp_k(log_r, k_axis), k_axis)
+
+
+def _any_in_batch(index):
+  """Under vmap the batch takes the guarded branch if any member needs it."""
+  return jnp.max(index, axis=0)
+
+
 def _transform_of_terms(log_r, log_f, log_s, log_q, axis=-2):
   """``(G, log q, lower, log T, log(1 - T))`` from ``Mixture._log_terms``
   (the mixture axis at ``axis``); ``G = log T`` where ``lower`` (``T < 1/2``)
   else ``log(1 - T)``."""
-  lse = lambda v: jax.nn.logsumexp(log_r + v, axis=axis)
+  lse = lambda v: _logsumexp_k(log_r + v, axis)
   log_t, log_1mt, log_dens = lse(log_f), lse(log_s), lse(log_q)
   lower = log_t < log_1mt
   return jnp.where(lower, log_t, log_1mt), log_dens, lower, log_t, log_1mt
@@ -237,23 +287,25 @@ class Mixture:
     (any layout: every operation here is elementwise)."""
     raw = jax.lax.stop_gradient(self._component_terms(comps, zk))
     bad = ~functools.reduce(jnp.logical_and, [jnp.isfinite(t) for t in raw])
-    safe_z = jnp.where(bad, self._safe_point(comps), zk)
-    terms = self._component_terms(comps, safe_z)
-    log_q, log_f, log_s = (
-        jnp.where(bad, jnp.where(jnp.isnan(r), -jnp.inf, r), t)
-        for r, t in zip(raw, terms))
-    return log_q, log_f, log_s
+
+    def guarded(comps, zk):
+      safe_z = jnp.where(bad, self._safe_point(comps), zk)
+      terms = self._component_terms(comps, safe_z)
+      return tuple(jnp.where(bad, jnp.where(jnp.isnan(r), -jnp.inf, r), t)
+                   for r, t in zip(raw, terms))
+
+    # Nearly always every term is finite: then the terms are differentiated
+    # where they are (no second evaluation at a safe point, no selects;
+    # measured 47 -> 28 ms for the benchmark's sample + gradient). One
+    # branch for the whole batch, also under vmap.
+    index = utils.unbatched_index(jnp.any(bad).astype(jnp.int32), _any_in_batch)
+    return jax.lax.switch(index, [self._component_terms, guarded], comps, zk)
 
   def _log_terms(self, p: Params, z):
     """``(log w_k(z_<d), log F_k, log S_k, log q_k)``, each ``[..., K, D]``."""
     log_q, log_f, log_s = self._conditional_terms(p, z)
-    # Responsibilities given z_<d: an exclusive cumulative sum over d.
-    prefix = jnp.cumsum(log_q[..., :-1], axis=-1)
-    prefix = jnp.concatenate([jnp.zeros_like(log_q[..., :1]), prefix], axis=-1)
     log_w = jax.nn.log_softmax(p.logits, axis=-1)[..., :, None]
-    log_r = log_w + prefix
-    log_r = log_r - jax.nn.logsumexp(log_r, axis=-2, keepdims=True)
-    return log_r, log_f, log_s, log_q
+    return _responsibilities(log_w, log_q, -2, -1), log_f, log_s, log_q
 
   def _transform(self, p: Params, z):
     """``(G, log q, lower)``: ``G = log T`` where ``lower`` else ``log(1-T)``."""
@@ -272,7 +324,8 @@ class Mixture:
     ``q(z_d | z_<d)`` is ``a_d dG_d`` with ``a_d = s_d exp(G_d - log q_d)``:
     a unit lower triangular system.
     """
-    if self._factorized and self.event_ndims and z.shape[-1] > 1:
+    if (self._factorized and self.event_ndims and z.shape[-1] > 1
+        and p.logits.shape[-1] <= _UNROLL_K):
       return self._forward_substitution(p, z, p_dot)
     zz = z if self.event_ndims else z[..., None]
     g, log_dens, lower = self._transform(p, zz)
@@ -323,6 +376,9 @@ class Mixture:
     ``P_ki = sum_(j<i) u_kj z_dot_j``: ``z_dot_i = rhs_i - sum_k c_ik P_ki``,
     one pass over ``D`` (a scan), no Jacobian columns, no dense solve.
 
+    The component terms and their tangents are computed once and kept in
+    memory (``utils.materialize``: XLA would otherwise re-run them inside
+    every fusion that reads them); the rest is cheap arithmetic on them.
     Everything runs with the draws on the last axis (``[K, D, N]``): XLA:CPU
     runs the component's transcendental functions up to 10x slower over a
     short minor axis such as ``[N, K, D=10]``.
@@ -330,34 +386,30 @@ class Mixture:
     batch, size = z.shape[:-1], z.shape[-1]
     z_t = utils.materialize(jnp.reshape(z, (-1, size)).T)     # [D, N]
 
-    def log_terms(pp):
+    def terms_of(pp):
       log_w, comps = self._event_major(pp, batch)
-      log_q, log_f, log_s = self._terms_at(comps, z_t)       # [K, D, N]
-      # Exclusive prefix sums over D (an associative scan: XLA:CPU's
-      # reduce-window for cumsum is slow on this layout).
-      prefix = jax.lax.associative_scan(jnp.add, log_q[:, :-1], axis=1)
-      prefix = jnp.concatenate([jnp.zeros_like(log_q[:, :1]), prefix], axis=1)
-      log_r = log_w + prefix
-      log_r = log_r - jax.nn.logsumexp(log_r, axis=0, keepdims=True)
-      return log_r, log_f, log_s, log_q, comps
+      return log_w, self._terms_at(comps, z_t)               # [K, D, N]
 
-    def transform(pp):
-      log_r, log_f, log_s, log_q, _ = log_terms(pp)
-      log_t, log_1mt = (jax.nn.logsumexp(log_r + v, axis=0) for v in (log_f, log_s))
-      return jnp.where(log_t < log_1mt, log_t, log_1mt)
+    (log_w, terms), (log_w_dot, terms_dot) = utils.materialize(
+        jax.jvp(terms_of, (p,), (p_dot,)))
 
-    log_r, log_f, log_s, log_q, comps = log_terms(p)
-    g, log_dens, lower, log_t, log_1mt = _transform_of_terms(
-        log_r, log_f, log_s, log_q, axis=0)
+    def transform(log_w, terms):
+      log_q, log_f, log_s = terms
+      log_r = _responsibilities(log_w, log_q, 0, 1)
+      g, *rest = _transform_of_terms(log_r, log_f, log_s, log_q, axis=0)
+      return g, (log_r, *rest)
+
+    g, g_dot, (log_r, log_dens, lower, log_t, log_1mt) = jax.jvp(
+        transform, (log_w, terms), (log_w_dot, terms_dot), has_aux=True)
+    log_q, log_f, log_s = terms
     finite = jnp.isfinite(log_dens) & jnp.isfinite(g)
     a = jnp.where(finite, jnp.where(lower, 1.0, -1.0) * jnp.exp(
         jnp.where(finite, g - log_dens, 0.0)), 0.0)
-    _, g_dot = jax.jvp(transform, (p,), (p_dot,))
     rhs = -a * g_dot                                          # [D, N]
     # Scores at the points _terms_at differentiates (a safe point where a
     # term is not finite, there masked to 0: its responsibility is 0).
+    comps = self._event_major(p, batch)[1]
     bad = ~(jnp.isfinite(log_q) & jnp.isfinite(log_f) & jnp.isfinite(log_s))
-    bad = jax.lax.stop_gradient(bad)
     safe_z = jnp.where(bad, self._safe_point(comps), z_t)
     _, score = jax.jvp(lambda x: self.component.log_prob(comps, x), (safe_z,),
                        (jnp.ones_like(safe_z),))
@@ -367,33 +419,21 @@ class Mixture:
     # rounding of that zero sum multiplies the common part of the scores,
     # which is huge for draws near a pole of the density (gamma draws near 0
     # in float32 gave O(1) errors in the transposed rule).
-    score = score - jnp.sum(jnp.exp(log_r) * score, axis=0, keepdims=True)
+    score = score - _sum_k(jnp.exp(log_r) * score, 0)
     part = lambda v: jnp.exp(log_r + v - log_dens)
     c = jnp.where(lower, part(log_f) - part(log_t), part(log_1mt) - part(log_s))
     c = jnp.where(finite & jnp.isfinite(c), c, 0.0)
 
-    # The K sums are unrolled for a short mixture axis: their transposes are
-    # then elementwise. As reductions over the middle axis of a vmapped
-    # [B, K, N] inside the transposed scan, XLA:CPU (jaxlib 0.10.2) hands
-    # them to its YNNPACK fusion, which returned wrong values beyond ~10^4
-    # draws (float32 gradients O(1) off; correct with
-    # XLA_FLAGS=--xla_cpu_experimental_ynn_fusion_type=).
+    # The K running sums are a tuple (their updates and transposes are
+    # elementwise; see _UNROLL_K for why not a [K, N] array).
     rows = lambda v: jnp.moveaxis(jnp.broadcast_to(v, log_q.shape), 1, 0)
-    if log_q.shape[0] <= 32:
-      def step(prefix, row):               # prefix: a tuple of K [N] arrays
-        c_i, score_i, rhs_i = row
-        z_dot_i = rhs_i - functools.reduce(
-            jnp.add, [c * pk for c, pk in zip(c_i, prefix)])
-        return tuple(pk + u * z_dot_i for pk, u in zip(prefix, score_i)), z_dot_i
 
-      init = tuple(jnp.zeros_like(log_q[0, 0]) for _ in range(log_q.shape[0]))
-    else:
-      def step(prefix, row):
-        c_i, score_i, rhs_i = row
-        z_dot_i = rhs_i - jnp.sum(c_i * prefix, axis=0)
-        return prefix + score_i * z_dot_i, z_dot_i
+    def step(prefix, row):
+      c_i, score_i, rhs_i = row
+      z_dot_i = rhs_i - functools.reduce(jnp.add, [c * pk for c, pk in zip(c_i, prefix)])
+      return tuple(pk + u * z_dot_i for pk, u in zip(prefix, score_i)), z_dot_i
 
-      init = jnp.zeros_like(log_q[:, 0])
+    init = tuple(jnp.zeros_like(z_t[0]) for _ in range(log_q.shape[0]))
     _, z_dot = jax.lax.scan(step, init, (rows(c), rows(score), rhs))
     return jnp.reshape(z_dot.T, z.shape)
 
@@ -588,14 +628,6 @@ class MultivariateNormalParams(NamedTuple):
 _HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)  # a Python float: keeps float32
 
 
-def _std_log_cdf(e):
-  # log Phi(e), accurate in both tails (log1p(-Phi(-e)) for e > 0).
-  upper = e > 0
-  return jnp.where(
-      upper, jnp.log1p(-jax.scipy.special.ndtr(-jnp.where(upper, e, 0.0))),
-      jax.scipy.special.log_ndtr(jnp.where(upper, 0.0, e)))
-
-
 class MultivariateNormalMixture(Mixture):
   r"""Mixture of full-covariance multivariate normals (``mixture.multivariate_normal``).
 
@@ -692,7 +724,7 @@ class MultivariateNormalMixture(Mixture):
   def _conditional_terms(self, p: Params, z):
     eps, log_diag = self._standardized(p.components, z)
     log_q = -0.5 * eps * eps - log_diag - _HALF_LOG_2PI
-    return log_q, _std_log_cdf(eps), _std_log_cdf(-eps)
+    return log_q, log_ndtr(eps), log_ndtr(-eps)
 
   def _valid(self, p: Params):
     diag = jnp.diagonal(p.components.scale_tril, axis1=-2, axis2=-1)

@@ -16,6 +16,7 @@ from jax.typing import ArrayLike
 
 from irt_jax._src import implicit as _implicit
 from irt_jax._src import utils
+from irt_jax._src.special.normal import log_ndtr
 
 
 class Params(NamedTuple):
@@ -75,14 +76,6 @@ _velocity = _implicit.velocity_from_cdf(_standardize)
 SUPPORT = (-float("inf"), float("inf"))
 
 
-def _log_ndtr(x):
-  # jax's log_ndtr takes log(ndtr(x)) for moderate x > 0, losing the relative
-  # precision of log F ~ -S there; log1p(-Phi(-x)) keeps it.
-  upper = x > 0
-  return jnp.where(upper, jnp.log1p(-jax.scipy.special.ndtr(-jnp.where(upper, x, 0.0))),
-                   jax.scipy.special.log_ndtr(jnp.where(upper, 0.0, x)))
-
-
 def log_cdf(params: Params, z: ArrayLike) -> jax.Array:
   r"""``log Phi((z - loc) / scale)``, accurate far in the lower tail.
 
@@ -92,7 +85,7 @@ def log_cdf(params: Params, z: ArrayLike) -> jax.Array:
   """
   p, dtype = _prepare(params, None)
   z = jnp.asarray(z, jnp.result_type(dtype, z))
-  return _log_ndtr((z - p.loc) / p.scale)
+  return log_ndtr((z - p.loc) / p.scale)
 
 
 def log_sf(params: Params, z: ArrayLike) -> jax.Array:
@@ -104,7 +97,7 @@ def log_sf(params: Params, z: ArrayLike) -> jax.Array:
   """
   p, dtype = _prepare(params, None)
   z = jnp.asarray(z, jnp.result_type(dtype, z))
-  return _log_ndtr((p.loc - z) / p.scale)
+  return log_ndtr((p.loc - z) / p.scale)
 
 
 def sample(key: ArrayLike, params: Params, shape=None, dtype=None, *,

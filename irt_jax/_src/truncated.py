@@ -56,6 +56,7 @@ from jax.typing import ArrayLike
 
 from irt_jax._src import implicit as _implicit
 from irt_jax._src import utils
+from irt_jax._src.special.normal import log_ndtr
 
 _LOG_HALF = -math.log(2.0)
 _REQUIRED = ("Params", "sample", "cdf", "log_cdf", "log_sf", "log_prob", "SUPPORT")
@@ -480,7 +481,6 @@ class Truncated:
     """
     if self._is_normal:
       t = (x - pb.loc) / pb.scale
-      log_ndtr = jax.scipy.special.log_ndtr
       lq = -0.5 * t * t - jnp.log(pb.scale) - 0.5 * math.log(2 * math.pi)
       return log_ndtr(t), log_ndtr(-t), lq
     base = self.base

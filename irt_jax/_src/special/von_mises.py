@@ -68,6 +68,7 @@ from __future__ import annotations
 
 import functools
 from fractions import Fraction
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -93,8 +94,20 @@ def _series_coefficients(n: int) -> list[float]:
 _B = _series_coefficients(40)
 
 
-def _settings(dtype):
-  """(kappa threshold of the series, its terms, node tiers, L_cut).
+class _Settings(NamedTuple):
+  threshold: float   # kappa from which A and 1 - A come from the series
+  terms: int         # terms of that series
+  panels: int        # trapezoid panels for 1 - A below the threshold
+  tiers: tuple       # ((kappa_max, Gauss-Legendre nodes), ...)
+  l_cut: float       # where the tail integral is cut (e^-l_cut)
+
+
+def _settings(dtype) -> _Settings:
+  """The per-dtype constants of the kernel.
+
+  Trapezoid panels: the relative error of ``_trapezoid_circular_variance``
+  is about ``2 I_(2 panels)(kappa) / I0(kappa)``, below 1e-16 for
+  ``kappa <= 10`` with 16 panels and ``kappa <= 20`` with 24.
 
   Node tiers ``(kappa_max, nodes)``: the fewest Gauss-Legendre nodes whose
   quadrature error is at the rounding level for every ``kappa <= kappa_max``
@@ -104,8 +117,8 @@ def _settings(dtype):
   to 8, 5.3e-14 with 32 beyond).
   """
   if jnp.finfo(dtype).bits <= 32:
-    return 10.0, 20, ((2.0, 8), (5.0, 12), (np.inf, 16)), 20.0
-  return 20.0, 40, ((1.0, 12), (3.0, 16), (8.0, 20), (np.inf, 32)), 40.0
+    return _Settings(10.0, 20, 16, ((2.0, 8), (5.0, 12), (np.inf, 16)), 20.0)
+  return _Settings(20.0, 40, 24, ((1.0, 12), (3.0, 16), (8.0, 20), (np.inf, 32)), 40.0)
 
 
 def _largest(tier):
@@ -136,8 +149,8 @@ def _trapezoid_circular_variance(kappa, panels: int):
   ``s = sin(t/2)``, ``t`` in ``[0, pi]``: both integrands are positive (no
   cancellation, unlike ``1 - i1e/i0e``) and even, analytic and
   ``2 pi``-periodic, so the trapezoid rule converges geometrically: its
-  relative error is about ``2 I_(2 panels)(kappa) / I0(kappa)`` (below 1e-16
-  for ``kappa <= 10`` with 16 panels and ``kappa <= 20`` with 24)."""
+  relative error is about ``2 I_(2 panels)(kappa) / I0(kappa)`` (see
+  ``_settings``)."""
   s2 = np.sin(0.5 * np.pi * np.arange(panels + 1) / panels) ** 2
   w = np.ones(panels + 1)
   w[[0, -1]] = 0.5
@@ -152,13 +165,13 @@ def _trapezoid_circular_variance(kappa, panels: int):
 
 def _resultant(kappa):
   """``(A, c) = (I1/I0, 1 - I1/I0)`` for ``kappa >= 0``, both relatively accurate."""
-  threshold, terms, _, _ = _settings(kappa.dtype)
+  threshold, terms, panels, _, _ = _settings(kappa.dtype)
   large = kappa >= threshold
   k_small = jnp.where(large, 1.0, kappa)
   a_small = jax.scipy.special.i1e(k_small) / jax.scipy.special.i0e(k_small)
   # Not 1 - a_small: that cancels and inherits the error of i1e (float32
   # i1e is 1e-6 off near kappa = 8, which made c 1.2e-5 off).
-  c_small = _trapezoid_circular_variance(k_small, 16 if threshold <= 10 else 24)
+  c_small = _trapezoid_circular_variance(k_small, panels)
   inv = 1.0 / jnp.where(large, kappa, threshold)
   # sum_n b_n inv^n along a trailing axis (one op, not `terms` of them).
   powers = inv[..., None] ** jnp.arange(1, terms + 1, dtype=kappa.dtype)
@@ -187,7 +200,7 @@ def _prepare(x, kappa):
 def _quadrature(xs, kappa, want_velocity: bool):
   """:func:`_quadrature_n` with the node count of the tier of the largest
   ``kappa`` (one bounded branch; ``kappa`` at its own shape)."""
-  tiers = _settings(xs.dtype)[2]
+  tiers = _settings(xs.dtype).tiers
   bounds = jnp.asarray([b for b, _ in tiers[:-1]], xs.dtype)
   tier = jnp.sum(jax.lax.stop_gradient(jnp.max(kappa[0])) > bounds).astype(jnp.int32)
   index = utils.unbatched_index(tier, _largest)
@@ -212,7 +225,7 @@ def _quadrature_n(n: int, want_velocity: bool, xs, kappa):
   it stays differentiable at ``x = 0``.
   """
   dtype = xs.dtype
-  l_cut = _settings(dtype)[3]
+  l_cut = _settings(dtype).l_cut
   nodes, weights = _gauss_legendre(n)
   k, c, _ = kappa
   t0 = 2.0 * jnp.arcsin(jnp.sqrt(0.5 * c))

@@ -71,15 +71,20 @@ from irt_jax._src.special import beta as _beta
 __all__ = ["student_t_velocity"]
 
 _T_SPLIT = 2.0
-_N_LEGENDRE = 24
-_N_LAGUERRE = 32
-_GL_X, _GL_W = np.polynomial.legendre.leggauss(_N_LEGENDRE)
-# Python floats (weakly typed): numpy scalars would promote float32 to float64.
-_GL_X = [float(v) for v in 0.5 * (_GL_X + 1.0)]   # nodes on [0, 1]
-_GL_W = [float(v) for v in 0.5 * _GL_W]
-_LG_X, _LG_W = (
-    [float(v) for v in arr]
-    for arr in np.polynomial.laguerre.laggauss(_N_LAGUERRE))
+
+
+@functools.lru_cache(maxsize=None)
+def _nodes(bits: int):
+  """Gauss-Legendre nodes / weights on [0, 1] and Gauss-Laguerre nodes /
+  weights (numpy float64; cast to the compute dtype by the caller). Float32
+  takes 8 and 12: measured against the float64 kernel over df in [20, 1e6]
+  and 80 quantiles, its error is the same as with 24 and 32 (2.3e-7 center,
+  2.9e-5 tail, float32 rounding); float64 takes 24 and 32 (4e-16, 2.6e-14;
+  with 12 and 16 the tail error is 2e-11)."""
+  n_legendre, n_laguerre = (8, 12) if bits <= 32 else (24, 32)
+  x, w = np.polynomial.legendre.leggauss(n_legendre)
+  lx, lw = np.polynomial.laguerre.laggauss(n_laguerre)
+  return 0.5 * (x + 1.0), 0.5 * w, lx, lw
 
 # B_2k (2 - 2^(1-2k)) / (2k): psi(a + 1/2) - psi(a) - 1/(2a) ~ sum_k c_k a^(-2k).
 _BERNOULLI = (1.0 / 6, -1.0 / 30, 1.0 / 42, -1.0 / 30, 5.0 / 66, -691.0 / 2730,
@@ -129,36 +134,52 @@ def _g(s2, nu, c0):
 def _quadrature_velocity(nu, t_abs):
   """dt/dnu for ``t >= 0`` and ``nu >= 20`` by the integrals above.
 
-  The nodes run along a trailing axis (not a Python loop) so the traced graph,
-  and its compile time under ``jax.grad``, does not grow with their number.
+  A ``lax.scan`` over the nodes, each step elementwise over the draws:
+  XLA:CPU vectorizes it across the draws, where a reduction over a trailing
+  node axis ran scalar and kept [draws, nodes] temporaries (measured, df=30,
+  1e5 float32 draws, sample + grad: 66 -> 7.6 ms, 1261 -> 85 temporary bytes
+  per draw; unrolling the nodes instead was as fast but tripled the float64
+  compile time). What depends on ``nu`` alone (``c0``, the Laguerre
+  abscissae mapped to ``expm1(2 L_j / (nu + 1))``) stays at ``nu``'s shape.
   """
-  dtype = nu.dtype
-  nu_ = nu[..., None]
-  c0 = _c0(nu_)
-  half = 0.5 * (nu_ + 1.0)
+  gl_x, gl_w, lg_x, lg_w = _nodes(jnp.finfo(nu.dtype).bits)
+  c0 = _c0(nu)
+  half = 0.5 * (nu + 1.0)
   # Center: -t sum_i w_i exp(E_i) g(t xi_i),
   # E_i = (nu+1)/2 * log1p(t^2 (1 - xi^2) / (nu + t^2 xi^2)).
-  xi = jnp.asarray(_GL_X, dtype)
   tc = jnp.minimum(t_abs, _T_SPLIT)
-  tc2 = (tc * tc)[..., None]
-  s2 = tc2 * (xi * xi)
-  e = half * jnp.log1p(tc2 * (1.0 - xi * xi) / (nu_ + s2))
-  center = -tc * jnp.sum(jnp.asarray(_GL_W, dtype) * jnp.exp(e)
-                         * _g(s2, nu_, c0), axis=-1)
+  tc2 = tc * tc
+
+  def center_node(acc, node):
+    xi, w = node
+    s2 = tc2 * (xi * xi)
+    e = half * jnp.log1p(tc2 * (1.0 - xi * xi) / (nu + s2))
+    return acc + w * jnp.exp(e) * _g(s2, nu, c0), None
+
+  dtype = tc.dtype
+  center = lax.scan(center_node, jnp.zeros_like(tc),
+                    (jnp.asarray(gl_x, dtype), jnp.asarray(gl_w, dtype)))[0]
+  center = -tc * center
   # Tail: sum_j w_j g(s_j) (nu / s_j + s_j) / (nu + 1), L_j Laguerre nodes,
   # s_j = t sqrt(1 + (1 + nu/t^2) expm1(2 L_j / (nu + 1))).
   # Everything is scaled by t so that nothing overflows for |t| near the
   # float maximum: s / t = sqrt(ratio), nu / (s t) = rho / sqrt(ratio).
   tt = jnp.maximum(t_abs, _T_SPLIT)
-  rho = ((nu / tt) / tt)[..., None]        # may underflow to 0: only in sums
-  log_rho = (jnp.log(nu) - 2.0 * jnp.log(tt))[..., None]
-  em = jnp.expm1((2.0 * jnp.asarray(_LG_X, dtype)) / (nu_ + 1.0))
-  ratio = 1.0 + (1.0 + rho) * em            # s^2 / t^2 >= 1
-  root = jnp.sqrt(ratio)
-  # r = s^2 / nu = ratio / rho; u = r / (1 + r); log1p(r) in log space.
-  u = ratio / (rho + ratio)
-  g = c0 - 0.5 * _h(u, jnp.log(rho + ratio) - log_rho) + 0.5 * u / nu_
-  tail = jnp.sum(jnp.asarray(_LG_W, dtype) * g * (rho / root + root), axis=-1)
+  rho = (nu / tt) / tt                     # may underflow to 0: only in sums
+  log_rho = jnp.log(nu) - 2.0 * jnp.log(tt)
+
+  def tail_node(acc, node):
+    x, w = node
+    em = jnp.expm1((2.0 * x) / (nu + 1.0))
+    ratio = 1.0 + (1.0 + rho) * em          # s^2 / t^2 >= 1
+    root = jnp.sqrt(ratio)
+    # r = s^2 / nu = ratio / rho; u = r / (1 + r); log1p(r) in log space.
+    u = ratio / (rho + ratio)
+    g = c0 - 0.5 * _h(u, jnp.log(rho + ratio) - log_rho) + 0.5 * u / nu
+    return acc + w * g * (rho / root + root), None
+
+  tail = lax.scan(tail_node, jnp.zeros_like(tt),
+                  (jnp.asarray(lg_x, dtype), jnp.asarray(lg_w, dtype)))[0]
   tail = tt * (tail / (nu + 1.0))
   return jnp.where(t_abs <= _T_SPLIT, center, tail)
 

@@ -77,13 +77,16 @@ def _log1p_minus_identity(w: jax.Array) -> jax.Array:
   return jnp.where(small, series, jnp.log1p(wl) - wl)
 
 
-def log_standard_gamma(key: jax.Array, a: jax.Array, shape, dtype) -> jax.Array:
+def log_standard_gamma(key: jax.Array, a: jax.Array, shape, dtype, *,
+                       stages: int = 2) -> jax.Array:
   """Raw draws of ``log X``, ``X ~ Gamma(a, 1)``; no gradient of its own.
 
   Marsaglia & Tsang for ``alpha = a`` (``a >= 1``) or ``alpha = a + 1`` with
   the boost ``log X = log Y + log(U) / a`` (``a < 1``), through the compacted
-  rejection loop of :mod:`irt_jax._src.rejection`. Non-finite or
-  non-positive ``a`` is left as NaN (and does not keep the loop running).
+  rejection loop of :mod:`irt_jax._src.rejection` (``stages``: its number of
+  compacted buffers; 0 inside another rejection loop, where each stage would
+  compile once per stage of the outer loop). Non-finite or non-positive ``a``
+  is left as NaN (and does not keep the loop running).
   """
   shape = tuple(shape)
   a = jnp.asarray(a, dtype)
@@ -106,8 +109,9 @@ def log_standard_gamma(key: jax.Array, a: jax.Array, shape, dtype) -> jax.Array:
     return jnp.log1p(w), accept
 
   log_v = _rejection.sample(key_rounds, propose, (d, c), shape, 0.0,
-                            max_fail=_MAX_FAIL, skip=~ok_param, max_rounds=MAX_ROUNDS)
-  log_boost = -jax.random.exponential(key_boost, shape, dtype) / a
+                            max_fail=_MAX_FAIL, skip=~ok_param, max_rounds=MAX_ROUNDS,
+                            stages=stages)
+  log_boost = -utils.padded_draw(jax.random.exponential, key_boost, shape, dtype) / a
   log_x = jnp.log(d) + log_v + jnp.where(boost, log_boost, 0.0)
   return jnp.where(ok_param, log_x, jnp.nan)
 

@@ -744,7 +744,7 @@ class MultivariateNormalMixture(Mixture):
     tril = jnp.broadcast_to(jnp.tril(p.components.scale_tril), batch + (k, size, size))
     loc = jnp.take_along_axis(loc, idx[..., None, None], axis=-2)[..., 0, :]
     tril = jnp.take_along_axis(tril, idx[..., None, None, None], axis=-3)[..., 0, :, :]
-    eps = jax.random.normal(key_z, shape, dtype)
+    eps = utils.padded_draw(jax.random.normal, key_z, shape, dtype)
     z = loc + jnp.einsum("...ij,...j->...i", tril, eps)
     valid = jnp.broadcast_to(self._valid(p), batch)[..., None]
     return utils.mask_invalid(valid, z)

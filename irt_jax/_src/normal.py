@@ -51,7 +51,7 @@ def _valid(p: Params) -> jax.Array:
 
 
 def _raw_sample(key, p: Params, shape, dtype):
-  eps = jax.random.normal(key, shape, dtype)
+  eps = utils.padded_draw(jax.random.normal, key, shape, dtype)
   return utils.mask_invalid(_valid(p), p.loc + p.scale * eps)
 
 

@@ -26,6 +26,8 @@ from typing import Callable, Sequence
 import jax
 import jax.numpy as jnp
 
+from irt_jax._src import utils
+
 
 def stage_sizes(n: int, max_fail: float, max_stages: int) -> list[int]:
   """Static buffer sizes for a batch of ``n``: the expected number of elements
@@ -34,7 +36,7 @@ def stage_sizes(n: int, max_fail: float, max_stages: int) -> list[int]:
   expected = float(n)
   while len(sizes) < max_stages and expected >= 1.0:
     expected *= max_fail
-    size = _multiple_of_8(math.ceil(expected + 6.0 * math.sqrt(expected) + 8.0))
+    size = utils.multiple_of_8(math.ceil(expected + 6.0 * math.sqrt(expected) + 8.0))
     if size > n // 2 or (sizes and size >= sizes[-1]):
       break
     sizes.append(size)
@@ -70,7 +72,7 @@ def sample(key: jax.Array, propose: Callable, params: Sequence[jax.Array],
     The accepted ``values``, each leaf with leading axes ``shape``.
   """
   size = math.prod(shape)
-  n = _multiple_of_8(size)  # padded; the padding is skipped
+  n = utils.multiple_of_8(size)  # padded (threefry is slow otherwise); the padding is skipped
 
   def flatten(x, pad_value):
     x = jnp.reshape(jnp.broadcast_to(x, shape), (size,))
@@ -166,11 +168,6 @@ def _compact(mask: jax.Array, size: int, fill: int) -> jax.Array:
   target = jnp.where(mask, position, size)
   return jnp.full((size,), fill, jnp.int32).at[target].set(
       jnp.arange(mask.shape[0], dtype=jnp.int32), mode="drop")
-
-
-def _multiple_of_8(size: int) -> int:
-  # jax.random's threefry is several times slower for odd sizes on CPU.
-  return 8 * math.ceil(size / 8)
 
 
 def _expand(mask, x):

@@ -75,7 +75,7 @@ def _raw_sample(key, p: Params, shape, dtype):
   nothing overflows before ``t`` itself does and large ``df`` keeps full
   relative precision.
   """
-  u = jax.random.uniform(key, (2, *shape), dtype)
+  u = utils.padded_draw(jax.random.uniform, key, (2, *shape), dtype)
   x = -2.0 * jnp.log1p(-u[0]) / p.df            # W = 1 - u in (0, 1]
   t_abs = jnp.sqrt(p.df) * jnp.exp(0.5 * x) * jnp.sqrt(-jnp.expm1(-x))
   t = t_abs * jnp.cos((2.0 * jnp.pi) * u[1])

@@ -531,7 +531,7 @@ class Truncated:
   def _raw_sample(self, key, p: Params, shape, dtype):
     k_side, k_u = jax.random.split(key)
     upper = jax.random.bernoulli(k_side, 0.5, shape)
-    w = 0.5 * (1 - jax.random.uniform(k_u, shape, dtype))   # (0, 1/2]
+    w = 0.5 * (1 - utils.padded_draw(jax.random.uniform, k_u, shape, dtype))   # (0, 1/2]
     z, _ = self._quantile(p, jnp.log(w), upper)
     return utils.mask_invalid(jnp.broadcast_to(self._valid(p), shape), z)
 

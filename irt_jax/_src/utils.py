@@ -220,3 +220,25 @@ def unbatched_index(index: jax.Array, merge: Callable) -> jax.Array:
   a module-level function (it keys a cache).
   """
   return _unbatched(merge)(index)
+
+
+def multiple_of_8(size: int) -> int:
+  """``size`` rounded up to a multiple of 8 (see :func:`padded_draw`)."""
+  return 8 * -(-size // 8)
+
+
+def padded_draw(draw: Callable, key: jax.Array, shape: Sequence[int], dtype,
+                **kwargs) -> jax.Array:
+  """``draw(key, shape, dtype, **kwargs)`` (``jax.random.normal``, ``uniform``,
+  ``exponential``, ...) made as a flat count padded to a multiple of 8.
+
+  XLA:CPU's threefry is an order of magnitude slower when the count is not
+  a multiple of 8 (measured, jaxlib 0.10.2: 1e6 normals 6 ms, 1e6 + 1 88 ms,
+  1e6 + 2 21 ms). Counts already a multiple of 8 draw exactly as ``draw``.
+  """
+  shape = tuple(shape)
+  size = int(np.prod(shape, dtype=np.int64))
+  padded = multiple_of_8(size)
+  if padded == size:
+    return draw(key, shape, dtype, **kwargs)
+  return jnp.reshape(draw(key, (padded,), dtype, **kwargs)[:size], shape)

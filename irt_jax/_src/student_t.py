@@ -144,8 +144,8 @@ def _log_tail(p: Params, z):
   log1p_r = jnp.log1p(r)
   log_x = jnp.log(df) - 2.0 * jnp.log(t_abs) - log1p_r
   x = jnp.where(tail, jnp.exp(log_x), 0.1)
-  c, _, _ = _special_beta._cf_with_partials(a, jnp.full_like(a, 0.5), x,
-                                            _special_beta._n_pairs(x.dtype))
+  c, _, _ = _special_beta._cf_with_partials(x, _special_beta._n_pairs(x.dtype),
+                                            (a, 0.5))
   gammaln = jax.scipy.special.gammaln
   log_beta = gammaln(a) + gammaln(0.5) - gammaln(a + 0.5)
   log_s = (jnp.log(0.5) + a * log_x - 0.5 * log1p_r - jnp.log(a) - log_beta

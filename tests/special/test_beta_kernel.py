@@ -74,6 +74,57 @@ def test_accuracy_vs_mpmath(dtype):
   assert eb.max() <= TOL[dtype], eb.max()
 
 
+# One (a, b) per call with many draws: the fraction's coefficients are then
+# tabulated at the parameters' shape (``_coefficients_hoisted``), as in the
+# sampler's gradient. Small and large depths, both sides of the switch.
+HOISTED_PARAMS = [(0.5, 0.5), (0.01, 0.01), (0.02, 9.0), (9.0, 0.3), (3.0, 7.0),
+                  (0.05, 800.0), (50.0, 20.0), (900.0, 1000.0)]
+
+
+@functools.lru_cache(maxsize=None)
+def _hoisted_cases(dtype, a, b):
+  u = np.concatenate([np.geomspace(1e-6, 0.5, 100), 1 - np.geomspace(1e-6, 0.5, 100)[::-1]])
+  x = sc.betaincinv(a, b, u).astype(dtype)
+  # 200 points (a table of 2 (n_pairs + 1) <= 194 rows is then worth it);
+  # x = 1 and x near the smallest normal (read as 0 by XLA on CPU, or with a
+  # subnormal velocity) are replaced by the median.
+  x[(x < 1e8 * np.finfo(dtype).tiny) | (x >= 1)] = sc.betaincinv(a, b, 0.5)
+  af, bf = float(dtype(a)), float(dtype(b))
+  ref = np.array([_mp_velocity(af, bf, float(v)) for v in x])
+  return x, ref[:, 0], ref[:, 1]
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_accuracy_hoisted_vs_mpmath(dtype, monkeypatch):
+  import irt_jax._src.special.beta as kernel
+  calls = []
+  hoisted = kernel._coefficients_hoisted
+  monkeypatch.setattr(kernel, "_coefficients_hoisted",
+                      lambda *args: calls.append(1) or hoisted(*args))
+  worst = 0.0
+  for a, b in HOISTED_PARAMS:
+    x, ra, rb = _hoisted_cases(dtype, a, b)
+    da, db = jax.jit(beta_velocity)(dtype(a), dtype(b), x)
+    worst = max(worst, _rel_err(da, ra).max(), _rel_err(db, rb).max())
+  print(f"\nBeta {dtype.__name__}, scalar parameters: max relative error {worst:.2e}")
+  assert calls, "the hoisted coefficients were not used"
+  assert worst <= TOL[dtype], worst
+
+
+def test_hoisted_derivatives_match_finite_differences():
+  """grad wrt scalar (a, b) of the velocity summed over many draws."""
+  x = np.linspace(0.001, 0.999, 400)
+  sums = jax.jit(lambda a, b: jnp.stack([v.sum() for v in beta_velocity(a, b, x)]))
+  jac = jax.jit(jax.jacfwd(sums, argnums=(0, 1)))
+  for a, b in [(0.5, 0.5), (3.0, 7.0), (40.0, 900.0)]:
+    g = np.stack(jac(a, b), axis=1)   # [output, input]
+    for k in range(2):
+      h = 1e-6 * (a, b)[k]
+      step = np.array([h, 0.0] if k == 0 else [0.0, h])
+      fd = (sums(*((a, b) + step)) - sums(*((a, b) - step))) / (2 * h)
+      np.testing.assert_allclose(g[:, k], fd, rtol=1e-6, err_msg=f"{a, b, k}")
+
+
 def test_signs_on_grid():
   a, b, x, _, _ = _cases(np.float64)
   da, db = beta_velocity(a, b, x)

@@ -234,7 +234,8 @@ def _velocity_of_t(routes, shape, nu_valid, use_quad, nu_q, nu_b, digammas, t):
   if "quad" in routes:
     v["quad"] = _quadrature_velocity(wide(nu_q), t_abs)
   if "beta" in routes:
-    v["beta"] = _beta_route_velocity(wide(nu_b), t_abs, tuple(map(wide, digammas)))
+    # At df's shape: the fraction tabulates its coefficients once per df.
+    v["beta"] = _beta_route_velocity(nu_b, t_abs, digammas)
   v = jnp.where(wide(use_quad), v["quad"], v["beta"]) if len(v) == 2 else v[routes[0]]
   v = jnp.clip(v, -big, big) * jnp.sign(jnp.where(regular, t, 1.0))
   return jnp.where(regular, v, jnp.where(valid, 0.0, jnp.nan))

@@ -51,7 +51,7 @@ from jax.typing import ArrayLike
 
 from irt_jax._src import implicit as _implicit
 from irt_jax._src import utils
-from irt_jax._src.special.normal import log_ndtr
+from irt_jax._src.special.normal import _HALF_LOG_2PI, log_ndtr
 
 
 class Params(NamedTuple):
@@ -388,10 +388,10 @@ class Mixture:
 
     def terms_of(pp):
       log_w, comps = self._event_major(pp, batch)
-      return log_w, self._terms_at(comps, z_t)               # [K, D, N]
+      return (log_w, self._terms_at(comps, z_t)), comps      # [K, D, N]
 
-    (log_w, terms), (log_w_dot, terms_dot) = utils.materialize(
-        jax.jvp(terms_of, (p,), (p_dot,)))
+    (log_w, terms), (log_w_dot, terms_dot), comps = utils.materialize(
+        jax.jvp(terms_of, (p,), (p_dot,), has_aux=True))
 
     def transform(log_w, terms):
       log_q, log_f, log_s = terms
@@ -408,7 +408,6 @@ class Mixture:
     rhs = -a * g_dot                                          # [D, N]
     # Scores at the points _terms_at differentiates (a safe point where a
     # term is not finite, there masked to 0: its responsibility is 0).
-    comps = self._event_major(p, batch)[1]
     bad = ~(jnp.isfinite(log_q) & jnp.isfinite(log_f) & jnp.isfinite(log_s))
     safe_z = jnp.where(bad, self._safe_point(comps), z_t)
     _, score = jax.jvp(lambda x: self.component.log_prob(comps, x), (safe_z,),
@@ -623,9 +622,6 @@ class MultivariateNormalParams(NamedTuple):
   """
   loc: ArrayLike
   scale_tril: ArrayLike
-
-
-_HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)  # a Python float: keeps float32
 
 
 class MultivariateNormalMixture(Mixture):

@@ -243,7 +243,7 @@ def bracket_digammas(a, b):
           digamma_difference(b + 1, a - 1), digamma_difference(a, b))
 
 
-def _cf_brackets(a, b, x, y, log_x, log_y, n_pairs, digammas=None):
+def _cf_brackets(a, b, x, y, log_x, log_y, n_pairs, digammas):
   """Brackets of the module formula on the fast-converging side.
 
   Returns ``(swap, p, bp, bq)``: with ``(p, q, u, v) = (a, b, x, y)`` if not
@@ -251,7 +251,7 @@ def _cf_brackets(a, b, x, y, log_x, log_y, n_pairs, digammas=None):
   ``bp = (log u + psi(p+q) - psi(p+1)) C + dC/dp`` and
   ``bq = (log v + psi(p+q) - psi(q)) C + dC/dq``, ``C = C(p, q, u)``.
   Then ``-dI/dp / p_density = -(u v / p) bp`` etc. ``digammas``: the
-  :func:`bracket_digammas` of ``(a, b)``, if already at hand.
+  :func:`bracket_digammas` of ``(a, b)`` (at the parameters' shape).
   """
   swap = x > (a + 1) / (a + b + 2)
   p = jnp.where(swap, b, a)
@@ -260,8 +260,6 @@ def _cf_brackets(a, b, x, y, log_x, log_y, n_pairs, digammas=None):
   lv = jnp.where(swap, log_x, log_y)
   c, cp, cq = _cf_with_partials(u, n_pairs, (a, b), (b, a), swap)
   # psi(p+q) - psi(p+1) and psi(p+q) - psi(q), each free of cancellation.
-  if digammas is None:
-    digammas = bracket_digammas(a, b)
   da1, db0, db1, da0 = digammas
   bp = (lu + jnp.where(swap, db1, da1)) * c + cp
   bq = (lv + jnp.where(swap, da0, db0)) * c + cq

@@ -14,6 +14,7 @@ from irt_jax import beta as beta
 from irt_jax import diagnostics as diagnostics
 from irt_jax import dirichlet as dirichlet
 from irt_jax import estimators as estimators
+from irt_jax import family as family
 from irt_jax import gamma as gamma
 from irt_jax import mixture as mixture
 from irt_jax import normal as normal
@@ -31,6 +32,7 @@ __all__ = [
     "diagnostics",
     "dirichlet",
     "estimators",
+    "family",
     "gamma",
     "implicit",
     "mixture",

@@ -22,6 +22,7 @@ import jax.numpy as jnp
 from jax.typing import ArrayLike
 
 from irt_jax._src import gamma as _gamma
+from irt_jax._src import family as _family
 from irt_jax._src import implicit as _implicit
 from irt_jax._src import utils
 from irt_jax._src.special import beta as _special
@@ -97,6 +98,11 @@ _cdf, _log_cdf, _log_sf = _implicit.cdf_with_rule(
     _standardize, _sf_value, _log_density, _velocity)
 
 SUPPORT = (0.0, 1.0)
+event_ndims = 0
+validate, is_valid, support = _family.members(
+    "beta", _prepare, _valid, _family.interval(*SUPPORT),
+    good="irt.beta.Params(2.0, 3.0)", bad="irt.beta.Params(-1.0, 1.0)",
+    error="concentration1 must be positive and finite, got -1.0")
 
 
 def sample(key: ArrayLike, params: Params, shape=None, dtype=None, *,

@@ -15,6 +15,7 @@ import jax
 import jax.numpy as jnp
 from jax.typing import ArrayLike
 
+from irt_jax._src import family as _family
 from irt_jax._src import gamma as _gamma
 from irt_jax._src import utils
 
@@ -33,7 +34,7 @@ class Params(NamedTuple):
   concentration: ArrayLike
 
 
-def _prepare(params: Params, dtype=None) -> tuple[jax.Array, jnp.dtype]:
+def _prepare(params: Params, dtype=None) -> tuple[Params, jnp.dtype]:
   if not isinstance(params, Params):
     raise TypeError(f"params: expected irt_jax.dirichlet.Params, got {type(params).__name__}")
   dtype = utils.float_dtype(dtype, params.concentration)
@@ -43,7 +44,19 @@ def _prepare(params: Params, dtype=None) -> tuple[jax.Array, jnp.dtype]:
         "concentration: expected the event axis last with at least 2 categories "
         f"(shape [..., K], K >= 2), got shape {alpha.shape}")
   utils.check_positive("concentration", alpha)
-  return alpha, dtype
+  return Params(alpha), dtype
+
+
+def _valid(p: Params) -> jax.Array:
+  alpha = p.concentration
+  return jnp.all((alpha > 0) & jnp.isfinite(alpha), axis=-1)
+
+
+event_ndims = 1
+validate, is_valid, support = _family.members(
+    "dirichlet", _prepare, _valid, _family.SIMPLEX,
+    good="irt.dirichlet.Params([1.0, 2.0])", bad="irt.dirichlet.Params([1.0, -1.0])",
+    error="concentration must be positive and finite, got -1.0")
 
 
 def sample(key: ArrayLike, params: Params, shape=None, dtype=None, *,
@@ -70,7 +83,7 @@ def sample(key: ArrayLike, params: Params, shape=None, dtype=None, *,
   >>> bool(jnp.all(jnp.isfinite(g)))
   True
   """
-  alpha, dtype = _prepare(params, dtype)
+  (alpha,), dtype = _prepare(params, dtype)
   k = alpha.shape[-1]
   shape = utils.resolve_shape(shape, alpha.shape[:-1])
   log_g = _gamma.sample_log(key, _gamma.Params(alpha, 1.0), shape + (k,), dtype,
@@ -86,7 +99,7 @@ def log_prob(params: Params, z: ArrayLike) -> jax.Array:
   >>> round(float(irt.dirichlet.log_prob(p, jnp.array([0.2, 0.3, 0.5]))), 6)  # log 2
   0.693147
   """
-  alpha, dtype = _prepare(params)
+  (alpha,), dtype = _prepare(params)
   z = jnp.asarray(z, dtype)
   gammaln = jax.scipy.special.gammaln
   log_norm = jnp.sum(gammaln(alpha), -1) - gammaln(jnp.sum(alpha, -1))
@@ -100,7 +113,7 @@ def mean(params: Params) -> jax.Array:
   >>> irt.dirichlet.mean(irt.dirichlet.Params([1.0, 3.0])).tolist()
   [0.25, 0.75]
   """
-  alpha, _ = _prepare(params)
+  (alpha,), _ = _prepare(params)
   return alpha / jnp.sum(alpha, -1, keepdims=True)
 
 
@@ -112,6 +125,6 @@ def variance(params: Params) -> jax.Array:
   >>> [round(float(x), 6) for x in v]
   [0.083333, 0.083333]
   """
-  alpha, _ = _prepare(params)
+  (alpha,), _ = _prepare(params)
   a0 = jnp.sum(alpha, -1, keepdims=True)
   return alpha * (a0 - alpha) / (a0 * a0 * (a0 + 1))

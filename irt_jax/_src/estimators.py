@@ -46,8 +46,7 @@ import jax.extend as jex
 import jax.numpy as jnp
 import numpy as np
 
-from irt_jax._src import gamma as _gamma
-from irt_jax._src import normal as _normal
+from irt_jax._src import family as _family
 from irt_jax._src import utils
 
 PyTree = Any
@@ -70,20 +69,13 @@ def _check_num_samples(num_samples: Any, minimum: int = 1) -> int:
   return int(num_samples)
 
 
-def _check_family(family: Any, *names: str) -> None:
-  missing = [n for n in ("Params",) + names if not hasattr(family, n)]
-  if missing:
-    raise TypeError(
-        f"family: expected a family module such as irt_jax.normal (with "
-        f"Params, {', '.join(names)}), got {family!r} lacking {missing}")
+def _check_family(family: Any, *needs: str) -> None:
+  _family.check(family, needs=("Params",) + needs)
 
 
 def _prepare_params(family: Any, params: PyTree) -> PyTree:
   """Floating arrays of one dtype (the params' own, or JAX's default)."""
-  if not isinstance(params, family.Params):
-    raise TypeError(
-        f"params: expected {getattr(family, '__name__', 'the family')}.Params, "
-        f"got {type(params).__name__}")
+  _family.check_params(family, params)
   dtype = utils.float_dtype(None, *jax.tree.leaves(params))
   return jax.tree.map(lambda v: utils.as_float("params", v, dtype), params)
 
@@ -96,17 +88,11 @@ def _is_concrete(tree: PyTree) -> bool:
   return all(utils.concrete_value(v) is not None for v in jax.tree.leaves(tree))
 
 
-def _validate(family: Any, params: PyTree, key: jax.Array) -> None:
-  """Eager calls: the family's own ValueError for invalid concrete params.
-
-  The estimators run as one compiled program, where the families can only
-  return NaN for invalid parameters; this cheap eager ``log_prob`` call at a
-  dummy point (shape from an abstract trace of ``sample``) raises first.
-  """
-  if not hasattr(family, "log_prob") or not _is_concrete(params):
-    return
-  out = jax.eval_shape(lambda p: family.sample(key, p), params)
-  family.log_prob(params, jnp.ones(out.shape, out.dtype))
+def _validate(family: Any, params: PyTree) -> None:
+  """Eager calls: the family's own ValueError for invalid concrete params (the
+  estimators run as one compiled program, where invalid ones give NaN)."""
+  if hasattr(family, "validate") and _is_concrete(params):
+    family.validate(params)
 
 
 @functools.lru_cache(maxsize=None)
@@ -173,7 +159,7 @@ def pathwise(f: Cost, family: Any, params: PyTree, key: Any, num_samples: int,
   num_samples = _check_num_samples(num_samples)
   params = _prepare_params(family, params)
   key = utils.check_key(key)
-  _validate(family, params, key)
+  _validate(family, params)
   return _call(_pathwise, (f, family, num_samples, mode), params, key)
 
 
@@ -277,7 +263,7 @@ def score_function(f: Cost, family: Any, params: PyTree, key: Any,
       num_samples, 2 if baseline in ("leave_one_out", "optimal") else 1)
   params = _prepare_params(family, params)
   key = utils.check_key(key)
-  _validate(family, params, key)
+  _validate(family, params)
   return _call(_score_function, (f, family, num_samples, baseline), params, key)
 
 
@@ -331,7 +317,7 @@ def score_function_surrogate(f: Cost, family: Any, params: PyTree, key: Any,
   num_samples = _check_num_samples(num_samples)
   params = _prepare_params(family, params)   # differentiable conversion
   key = utils.check_key(key)
-  _validate(family, params, key)
+  _validate(family, params)
   return _call(_surrogate, (f, family, num_samples), params, key)
 
 
@@ -361,60 +347,6 @@ def _replace_each(f, z, values):
   out = jax.vmap(lambda j: _scalar_cost(
       f, jnp.reshape(flat.at[j].set(vals[j]), z.shape)))(jnp.arange(flat.size))
   return jnp.reshape(out, z.shape)
-
-
-def _normal_mvd(f, p, key, fields, coupling):
-  """Weak derivatives of N(loc, scale) per draw (Mohamed et al. 2020, table 1)."""
-  k0, k1, k2, k3, k4 = jax.random.split(key, 5)
-  z = jax.lax.stop_gradient(_normal.sample(k0, p))
-  shape, dtype = z.shape, z.dtype
-  loc = jnp.broadcast_to(p.loc, shape)
-  scale = jnp.broadcast_to(p.scale, shape)
-  out = {}
-  if "loc" in fields:
-    # d/dloc N = c (W+ - W-), c = 1/(scale sqrt(2 pi)), W+- = loc +- scale R,
-    # R ~ Rayleigh(1) = Weibull(shape 2, scale sqrt 2); coupling: one R.
-    r_plus = jnp.sqrt(2 * jax.random.exponential(k1, shape, dtype))
-    r_minus = (r_plus if coupling
-               else jnp.sqrt(2 * jax.random.exponential(k2, shape, dtype)))
-    c = 1 / (scale * math.sqrt(2 * math.pi))
-    out["loc"] = c * (_replace_each(f, z, loc + scale * r_plus)
-                      - _replace_each(f, z, loc - scale * r_minus))
-  if "scale" in fields:
-    # d/dscale N = (1/scale) (Maxwell(loc, scale) - N(loc, scale)); the
-    # double-sided Maxwell M = +-chi_3; coupling: x- = loc + scale M U,
-    # U ~ Uniform(0, 1), since M U ~ N(0, 1).
-    chi3 = jnp.sqrt(jnp.sum(jax.random.normal(k3, shape + (3,), dtype) ** 2, -1))
-    ks, ku = jax.random.split(k4)
-    m = jnp.where(jax.random.bernoulli(ks, 0.5, shape), chi3, -chi3)
-    eps = (m * jax.random.uniform(ku, shape, dtype) if coupling
-           else jax.random.normal(ku, shape, dtype))
-    out["scale"] = (_replace_each(f, z, loc + scale * m)
-                    - _replace_each(f, z, loc + scale * eps)) / scale
-  return out
-
-
-def _gamma_mvd(f, p, key, fields, coupling):
-  """Weak derivative of Gamma(a, rate) in the rate (see measure_valued)."""
-  k0, k1 = jax.random.split(key)
-  z = jax.lax.stop_gradient(_gamma.sample(k0, p))
-  shape, dtype = z.shape, z.dtype
-  a = jnp.broadcast_to(p.concentration, shape)
-  rate = jnp.broadcast_to(p.rate, shape)
-  if coupling:  # Gamma(a + 1, rate) = Gamma(a, rate) + Exponential(rate).
-    z_minus = z + jax.random.exponential(k1, shape, dtype) / rate
-  else:
-    z_minus = jax.lax.stop_gradient(
-        _gamma.sample(k1, _gamma.Params(a + 1, rate)))
-  # q+ = Gamma(a, rate) is q itself: f(z) with z_j kept.
-  f_plus = jnp.broadcast_to(_scalar_cost(f, z), shape)
-  return {"rate": (a / rate) * (f_plus - _replace_each(f, z, z_minus))}
-
-
-_MVD = {  # Params class -> (family name, weak-derivative fn, fields it knows)
-    _normal.Params: ("irt_jax.normal", _normal_mvd, ("loc", "scale")),
-    _gamma.Params: ("irt_jax.gamma", _gamma_mvd, ("rate",)),
-}
 
 
 def measure_valued(f: Cost, family: Any, params: PyTree, key: Any,
@@ -483,13 +415,13 @@ def measure_valued(f: Cost, family: Any, params: PyTree, key: Any,
   """
   _check_family(family, "sample")
   num_samples = _check_num_samples(num_samples)
-  entry = _MVD.get(getattr(family, "Params", None))
-  if entry is None:
+  name = _family.name_of(family)
+  if not hasattr(family, "weak_derivative"):
     raise ValueError(
         f"measure_valued: no weak derivative is implemented for family "
-        f"{getattr(family, '__name__', family)!r} (available: irt_jax.normal "
-        "loc and scale, irt_jax.gamma rate); use pathwise or score_function")
-  name, _, known = entry
+        f"{name!r} (available: irt_jax.normal loc and scale, irt_jax.gamma "
+        "rate); use pathwise or score_function")
+  known = tuple(family.WEAK_DERIVATIVE_FIELDS)
   params = _prepare_params(family, params)
   fields = params._fields
   if wrt is None:
@@ -507,17 +439,19 @@ def measure_valued(f: Cost, family: Any, params: PyTree, key: Any,
           f"derivative here (available for {name}: {known}); pass "
           f"wrt={tuple(k for k in known)!r} or use pathwise/score_function")
   key = utils.check_key(key)
-  _validate(family, params, key)
+  _validate(family, params)
   return _call(_measure_valued, (f, family, num_samples, wrt, bool(coupling)), params,
                key)
 
 
 def _measure_valued(f, family, num_samples, wrt, coupling, params, key):
-  mvd = _MVD[family.Params][1]
   fields = params._fields
 
   def one(k):
-    g = mvd(f, params, k, wrt, coupling)
+    z, parts = family.weak_derivative(params, k, wrt, coupling)
+    f_z = jnp.broadcast_to(_scalar_cost(f, z), z.shape)
+    arm = lambda v: f_z if v is None else _replace_each(f, z, v)
+    g = {n: c * (arm(plus) - arm(minus)) for n, (c, plus, minus) in parts.items()}
     return type(params)(*[
         _unbroadcast(g[n], jnp.shape(v)) if n in g
         else jnp.full(jnp.shape(v), jnp.nan, v.dtype)

@@ -25,6 +25,7 @@ import jax
 import jax.numpy as jnp
 from jax.typing import ArrayLike
 
+from irt_jax._src import family as _family
 from irt_jax._src import implicit as _implicit
 from irt_jax._src import rejection as _rejection
 from irt_jax._src import utils
@@ -162,6 +163,11 @@ _cdf, _log_cdf, _log_sf = _implicit.cdf_with_rule(
     _standardize, _sf_value, _log_density, _velocity)
 
 SUPPORT = (0.0, float("inf"))
+event_ndims = 0
+validate, is_valid, support = _family.members(
+    "gamma", _prepare, _valid, _family.interval(*SUPPORT),
+    good="irt.gamma.Params(2.0)", bad="irt.gamma.Params(-1.0)",
+    error="concentration must be positive and finite, got -1.0")
 
 
 def _batch_shape(p: Params):
@@ -288,3 +294,37 @@ def variance(params: Params) -> jax.Array:
   """
   p, _ = _prepare(params)
   return p.concentration / p.rate ** 2
+
+
+WEAK_DERIVATIVE_FIELDS = ("rate",)
+
+
+def weak_derivative(params: Params, key: jax.Array, fields, coupling: bool):
+  r"""Weak derivative of Gamma(a, rate) in the rate (for measure-valued
+  gradients; see :func:`irt_jax.normal.weak_derivative` for the format).
+
+  .. math::  \partial_{rate} q = (a/rate - z)\, q(z), \qquad
+             z\,q(z; a, rate) = (a/rate)\, q(z; a+1, rate),
+
+  so ``d q/d rate = (a/rate) (Gamma(a, rate) - Gamma(a+1, rate))``: ``c =
+  a/rate``, ``q+ = q`` itself (``z_plus`` is ``None``: the common draw),
+  ``q- = Gamma(a+1, rate)``; coupling: ``z- = z + E/rate``, ``E ~ Exp(1)``.
+
+  >>> import jax, irt_jax as irt
+  >>> z, parts = irt.gamma.weak_derivative(irt.gamma.Params(3.0, 2.0),
+  ...                                      jax.random.key(0), ("rate",), True)
+  >>> c, plus, minus = parts["rate"]
+  >>> float(c), plus is None, bool(minus > z)
+  (1.5, True, True)
+  """
+  del fields  # the rate is the only one
+  k0, k1 = jax.random.split(key)
+  z = jax.lax.stop_gradient(sample(k0, params))
+  shape, dtype = z.shape, z.dtype
+  a = jnp.broadcast_to(params.concentration, shape)
+  rate = jnp.broadcast_to(params.rate, shape)
+  if coupling:  # Gamma(a + 1, rate) = Gamma(a, rate) + Exponential(rate).
+    z_minus = z + jax.random.exponential(k1, shape, dtype) / rate
+  else:
+    z_minus = jax.lax.stop_gradient(sample(k1, Params(a + 1, rate)))
+  return z, {"rate": (a / rate, None, z_minus)}

@@ -49,9 +49,10 @@ import jax.numpy as jnp
 import numpy as np
 from jax.typing import ArrayLike
 
+from irt_jax._src import family as _family
 from irt_jax._src import implicit as _implicit
 from irt_jax._src import utils
-from irt_jax._src.special.normal import _HALF_LOG_2PI, log_ndtr
+from irt_jax._src.special.normal import HALF_LOG_2PI, log_ndtr
 
 
 class Params(NamedTuple):
@@ -72,10 +73,6 @@ class Params(NamedTuple):
   """
   logits: ArrayLike
   components: Any
-
-
-def _family_name(component) -> str:
-  return getattr(component, "__name__", type(component).__name__)
 
 
 # The mixture axis K is reduced by unrolled elementwise ops up to this size.
@@ -155,22 +152,15 @@ class Mixture:
   Params = Params
 
   def __init__(self, component: Any, event_ndims: int = 0):
-    for attr in ("Params", "sample", "log_prob", "log_cdf", "log_sf"):
-      if not hasattr(component, attr):
-        raise ValueError(
-            f"component: {_family_name(component)} has no {attr!r}; a mixture "
-            "needs a 1-D family with Params, sample, log_prob, log_cdf, log_sf")
-    if getattr(component, "event_ndims", 0) != 0:
-      raise ValueError(
-          f"component: {_family_name(component)} has event_ndims="
-          f"{component.event_ndims}; components must be univariate families")
+    _family.check(component, univariate=True, what="component")
     if event_ndims not in (0, 1):
       raise ValueError(f"event_ndims: expected 0 or 1, got {event_ndims!r}")
     self.component = component
     self.event_ndims = int(event_ndims)
-    self.SUPPORT = getattr(component, "SUPPORT", (-float("inf"), float("inf")))
+    if hasattr(component, "SUPPORT"):  # the component's fixed interval
+      self.SUPPORT = component.SUPPORT
     suffix = ", event_ndims=1" if self.event_ndims else ""
-    self.__name__ = f"irt_jax.mixture.of({_family_name(component)}{suffix})"
+    self.__name__ = f"irt_jax.mixture.of({_family.name_of(component)}{suffix})"
 
   def __repr__(self) -> str:
     return self.__name__
@@ -192,10 +182,7 @@ class Mixture:
       raise TypeError(f"params: expected irt_jax.mixture.Params, got "
                       f"{type(params).__name__}")
     comps = params.components
-    if not isinstance(comps, self.component.Params):
-      raise TypeError(
-          f"components: expected {_family_name(self.component)}.Params, got "
-          f"{type(comps).__name__}")
+    _family.check_params(self.component, comps, "components")
     dtype = utils.float_dtype(dtype, params.logits, *jax.tree.leaves(comps))
     logits = utils.as_float("logits", params.logits, dtype)
     if logits.ndim < 1:
@@ -203,16 +190,12 @@ class Mixture:
           f"logits: expected shape batch + (K,) with the mixture axis last, got "
           f"shape {logits.shape}")
     utils.check_finite("logits", logits)
-    comps = type(comps)(*[utils.as_float(f"components.{f}", v, dtype)
-                          for f, v in zip(comps._fields, comps)])
-    leaves = jax.tree.leaves(comps)
-    if all(utils.concrete_value(v) is not None for v in leaves):
-      # The component family validates its own parameters (by name).
-      try:
-        self.component.log_prob(comps, jnp.zeros((), dtype))
-      except ValueError as e:
-        raise ValueError(f"components: {e}") from e
-    shapes = {f: jnp.shape(v) for f, v in zip(comps._fields, comps)}
+    try:  # The component family checks its own parameters (by name).
+      comps = self.component.validate(comps, dtype)
+    except (TypeError, ValueError) as e:
+      raise type(e)(f"components: {e}") from e
+    shapes = dict(zip(getattr(comps, "_fields", range(len(jax.tree.leaves(comps)))),
+                      [jnp.shape(v) for v in jax.tree.leaves(comps)]))
     try:
       cshape = tuple(jnp.broadcast_shapes(*shapes.values()))
     except ValueError as e:
@@ -246,29 +229,17 @@ class Mixture:
     """A point inside every component's bulk (its mean, else the support's
     middle), broadcast like ``comps``; no derivative."""
     comps = jax.lax.stop_gradient(comps)
-    shape = jnp.broadcast_shapes(*[jnp.shape(v) for v in comps])
+    shape = jnp.broadcast_shapes(*[jnp.shape(v) for v in jax.tree.leaves(comps)])
     dtype = jax.tree.leaves(comps)[0].dtype
-    lo, hi = self.SUPPORT
-    if np.isfinite(lo) and np.isfinite(hi):
-      fallback = 0.5 * (lo + hi)
-    elif np.isfinite(lo):
-      fallback = lo + 1.0
-    elif np.isfinite(hi):
-      fallback = hi - 1.0
-    else:
-      fallback = 0.0
-    fallback = jnp.full(shape, fallback, dtype)
+    fallback = jnp.broadcast_to(
+        _family.interior(self.component.support(comps), dtype), shape)
     if not hasattr(self.component, "mean"):
       return fallback
     m = jnp.broadcast_to(self.component.mean(comps), shape)
     return jnp.where(jnp.isfinite(m), m, fallback)
 
   def _component_terms(self, comps, zk):
-    comp = self.component
-    terms = (comp.log_prob(comps, zk), comp.log_cdf(comps, zk),
-             comp.log_sf(comps, zk))
-    shape = jnp.broadcast_shapes(*[t.shape for t in terms])
-    return tuple(jnp.broadcast_to(t, shape) for t in terms)
+    return _family.log_terms(self.component, comps, zk)
 
   def _conditional_terms(self, p: Params, z):
     """``(log q_k, log F_k, log S_k)`` of ``z_d`` given ``z_<d``, ``[..., K, D]``.
@@ -605,6 +576,57 @@ class Mixture:
     out = jnp.sum(w * (v + (m - mu) ** 2), axis=-1 - self.event_ndims)
     return out
 
+  # ------------------------------------------------------------ contract ---
+
+  def validate(self, params: Params, dtype=None) -> Params:
+    """Checks ``params`` (logits, shapes, the component family's own check)
+    and returns them as floating arrays.
+
+    >>> import irt_jax as irt
+    >>> from irt_jax import mixture
+    >>> mixture.of(irt.normal).validate(mixture.Params([0.0, 0.0], irt.normal.Params(0.0, [1.0, -1.0])))
+    Traceback (most recent call last):
+    ...
+    ValueError: components: scale must be positive and finite, got -1.0
+    """
+    return self._prepare(params, dtype)[0]
+
+  def is_valid(self, params: Params) -> jax.Array:
+    """``True`` where the logits are finite and every component is valid.
+
+    >>> import irt_jax as irt
+    >>> from irt_jax import mixture
+    >>> p = mixture.Params([0.0, 0.0], irt.gamma.Params([1.0, -1.0]))
+    >>> mixture.of(irt.gamma).is_valid(p).tolist()
+    False
+    """
+    p = _family.as_arrays(params)
+    ok = self.component.is_valid(p.components)
+    k_axes = tuple(range(-1 - self.event_ndims, 0))   # K (and D)
+    ok = jnp.all(ok, axis=k_axes) if ok.ndim >= len(k_axes) else jnp.all(ok)
+    return jnp.all(jnp.isfinite(p.logits), axis=-1) & ok
+
+  def support(self, params: Params) -> _family.Support:
+    """The components' supports joined over the mixture axis (an interval
+    from the lowest lower end to the highest upper end).
+
+    >>> import irt_jax as irt
+    >>> from irt_jax import mixture, truncated
+    >>> tn = truncated.of(irt.normal)
+    >>> comps = truncated.Params(irt.normal.Params(0.0, 1.0), [0.0, 1.0], [2.0, 3.0])
+    >>> s = mixture.of(tn).support(mixture.Params([0.0, 0.0], comps))
+    >>> float(s.low), float(s.high)
+    (0.0, 3.0)
+    """
+    p, dtype, batch, event = self._prepare(params)
+    sup = self.component.support(p.components)
+    if sup.kind != "interval":
+      return sup
+    k_axis = -1 - self.event_ndims
+    cshape = batch + (p.logits.shape[-1],) + event
+    join = lambda v, fn: fn(jnp.broadcast_to(jnp.asarray(v, dtype), cshape), axis=k_axis)
+    return _family.interval(join(sup.low, jnp.min), join(sup.high, jnp.max))
+
 
 class MultivariateNormalParams(NamedTuple):
   """Full-covariance normal components (a pytree).
@@ -719,8 +741,29 @@ class MultivariateNormalMixture(Mixture):
 
   def _conditional_terms(self, p: Params, z):
     eps, log_diag = self._standardized(p.components, z)
-    log_q = -0.5 * eps * eps - log_diag - _HALF_LOG_2PI
+    log_q = -0.5 * eps * eps - log_diag - HALF_LOG_2PI
     return log_q, log_ndtr(eps), log_ndtr(-eps)
+
+  def is_valid(self, params: Params) -> jax.Array:
+    """``True`` where the logits, means and Cholesky factors are valid.
+
+    >>> import jax.numpy as jnp
+    >>> from irt_jax import mixture
+    >>> c = mixture.MultivariateNormalParams(jnp.zeros((1, 2)), -jnp.eye(2)[None])
+    >>> mixture.multivariate_normal.is_valid(mixture.Params(jnp.zeros(1), c)).tolist()
+    False
+    """
+    return self._valid(_family.as_arrays(params))
+
+  def support(self, params: Params) -> _family.Support:
+    """All of ``R^D``.
+
+    >>> from irt_jax import mixture
+    >>> mixture.multivariate_normal.support(None).kind
+    'interval'
+    """
+    del params
+    return _family.REAL
 
   def _valid(self, p: Params):
     diag = jnp.diagonal(p.components.scale_tril, axis1=-2, axis2=-1)
@@ -757,7 +800,7 @@ class MultivariateNormalMixture(Mixture):
     """
     p, z = self._value(params, z)
     eps, log_diag = self._standardized(p.components, z)
-    log_q = jnp.sum(-0.5 * eps * eps - log_diag - _HALF_LOG_2PI, axis=-1)
+    log_q = jnp.sum(-0.5 * eps * eps - log_diag - HALF_LOG_2PI, axis=-1)
     return jax.nn.logsumexp(jax.nn.log_softmax(p.logits, axis=-1) + log_q, axis=-1)
 
   def mean(self, params: Params) -> jax.Array:

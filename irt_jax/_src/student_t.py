@@ -22,6 +22,7 @@ import jax
 import jax.numpy as jnp
 from jax.typing import ArrayLike
 
+from irt_jax._src import family as _family
 from irt_jax._src import implicit as _implicit
 from irt_jax._src import utils
 from irt_jax._src.special import beta as _special_beta
@@ -159,6 +160,11 @@ _cdf, _log_cdf, _log_sf = _implicit.cdf_with_rule(
     _standardize, _sf_value, _log_density, _velocity, _log_tail)
 
 SUPPORT = (-float("inf"), float("inf"))
+event_ndims = 0
+validate, is_valid, support = _family.members(
+    "student_t", _prepare, _valid, _family.REAL,
+    good="irt.student_t.Params(3.0)", bad="irt.student_t.Params(-1.0)",
+    error="df must be positive and finite, got -1.0")
 
 
 def sample(key: ArrayLike, params: Params, shape=None, dtype=None, *,

@@ -1,8 +1,8 @@
 r"""Truncation of any 1-D family to ``[low, high]``, with implicit gradients.
 
-``truncated.of(base)`` turns a 1-D family module (``Params``, ``sample``,
-``cdf``, ``log_cdf``, ``log_sf``, ``log_prob``, ``SUPPORT``) into the family of
-its truncations. The standardization function is
+``truncated.of(base)`` turns any 1-D family (the contract of
+:mod:`irt_jax._src.family` with ``event_ndims = 0``) into the family of its
+truncations, itself a family. The standardization function is
 
 .. math::  T(z) = \frac{F(z) - F(a)}{F(b) - F(a)},\qquad a = low,\ b = high,
 
@@ -21,9 +21,9 @@ Sampling: ``u ~ U(0, 1)`` split into a side and ``w = min(u, 1 - u)``, then
 Newton steps on a bracket that is bisected in the *bit pattern* of the floats
 (so any bracket, also ``[a, +inf)`` replaced by the largest float, shrinks to
 adjacent floats in at most 32 / 64 halvings); a capped ``while_loop``
-(``2 * bits + 16`` rounds). For a normal base the first guess is the normal
-quantile of the target (1-2 rounds); otherwise an exponential-tail guess from
-the nearer finite bound (typically 4-8 rounds). Each round costs one
+(``2 * bits + 16`` rounds). A base with an ``approx_quantile`` hook (the
+normal) gives the first guess (1-2 rounds); otherwise an exponential-tail guess
+from the nearer finite bound (typically 4-8 rounds). Each round costs one
 ``log_cdf`` + ``log_sf`` + ``log_prob`` of the base, so a truncated gamma,
 beta or Student-t draw costs several of the base's (slow, iterative) CDF
 evaluations; the truncated normal draws 1e5 samples in tens of milliseconds.
@@ -45,8 +45,6 @@ product of positive factors formed in log space.
 from __future__ import annotations
 
 import functools
-import math
-import sys
 from typing import Any, NamedTuple
 
 import jax
@@ -54,12 +52,12 @@ import jax.numpy as jnp
 import numpy as np
 from jax.typing import ArrayLike
 
+from irt_jax._src import family as _family
 from irt_jax._src import implicit as _implicit
 from irt_jax._src import utils
-from irt_jax._src.special.normal import log_ndtr
-
-_LOG_HALF = -math.log(2.0)
-_REQUIRED = ("Params", "sample", "cdf", "log_cdf", "log_sf", "log_prob", "SUPPORT")
+from irt_jax._src.special.logspace import LOG_HALF as _LOG_HALF
+from irt_jax._src.special.logspace import log1mexp, log_mass, log_mass_gauss_legendre
+from irt_jax._src.special.roots import solve_increasing
 
 
 class Params(NamedTuple):
@@ -97,179 +95,18 @@ class _Ends(NamedTuple):
   tiny: jax.Array     # interval too narrow for the CDF: quadrature instead
 
 
-# ----------------------------------------------------------------- log space
-
-
-def _log1mexp(d):
-  """``log(1 - exp(d))`` for ``d <= 0`` (Maechler 2012), ``-inf`` at 0."""
-  d = jnp.minimum(d, 0.0)
-  near = d > _LOG_HALF
-  a = jnp.log(-jnp.expm1(jnp.where(near, d, -1.0)))
-  b = jnp.log1p(-jnp.exp(jnp.where(near, -1.0, d)))
-  return jnp.where(near, a, b)
-
-
-def _log_mass(lfx, lsx, lfy, lsy):
-  """``log(F(y) - F(x))`` from log CDFs / SFs, on the side where it is small."""
-  below = lfy <= _LOG_HALF            # x < y both below the median
-  above = lsx <= _LOG_HALF            # both above it
-  ninf = -jnp.inf
-  fy_ok = lfy > ninf
-  m_below = jnp.where(
-      fy_ok, lfy + _log1mexp(jnp.where(fy_ok, lfx - lfy, -1.0)), ninf)
-  sx_ok = lsx > ninf
-  m_above = jnp.where(
-      sx_ok, lsx + _log1mexp(jnp.where(sx_ok, lsy - lsx, -1.0)), ninf)
-  across = jnp.minimum(jnp.exp(lfx) + jnp.exp(lsy), 1.0)
-  m_across = jnp.log1p(-jnp.where(below | above, 0.5, across))
-  m_across = jnp.where(across >= 1.0, ninf, m_across)
-  return jnp.where(below, m_below, jnp.where(above, m_above, m_across))
-
-
-_GL = 1.0 / math.sqrt(3.0)
-
-
-def _log_mass_gl(log_prob, pb, x, y):
-  """``log int_x^y q`` by two-point Gauss-Legendre (narrow intervals only)."""
-  width = y - x
-  pos = width > 0
-  half = jnp.where(pos, 0.5 * width, 1.0)
-  mid = 0.5 * (x + y)
-  lq1 = log_prob(pb, mid - _GL * half)
-  lq2 = log_prob(pb, mid + _GL * half)
-  out = jnp.log(half) + jnp.logaddexp(lq1, lq2)
-  return jnp.where(pos, out, -jnp.inf)
-
-
-# ------------------------------------------------------- bit-pattern bisection
-
-
-def _int_type(dtype):
-  return jnp.int32 if jnp.finfo(dtype).bits == 32 else jnp.int64
-
-
-def _to_ordered(x):
-  itype = _int_type(x.dtype)
-  i = jax.lax.bitcast_convert_type(x, itype)
-  mag = i & jnp.iinfo(itype).max
-  return jnp.where(i < 0, -mag, mag)
-
-
-def _from_ordered(o, dtype):
-  itype = _int_type(dtype)
-  mag = jnp.abs(o)
-  i = jnp.where(o < 0, mag | jnp.asarray(jnp.iinfo(itype).min, itype), mag)
-  return jax.lax.bitcast_convert_type(i, dtype)
-
-
-def _ordered_mid(lo, hi):
-  """The float halfway between ``lo`` and ``hi`` in bit-pattern order."""
-  a, b = _to_ordered(lo), _to_ordered(hi)
-  m = a // 2 + b // 2 + ((a % 2) + (b % 2)) // 2
-  return _from_ordered(m, lo.dtype)
-
-
-def _adjacent(lo, hi):
-  return _to_ordered(lo) + 1 >= _to_ordered(hi)
-
-
-def _solve(g_fn, lo, hi, x0, noise, max_iter):
-  """Root of an increasing ``g`` in ``(lo, hi)``; ``g(lo) <= 0 <= g(hi)``.
-
-  Newton from the best point so far, accepted only strictly inside the
-  bracket and only while it at least halves ``|g|``; otherwise bisection in
-  bit-pattern order. Stops when ``|g|`` is within its own rounding ``noise``
-  (after one last Newton step), the step is below ``eps^(2/3) |x|`` (the last
-  step then lands within rounding), or the bracket is
-  two adjacent floats; at most ``max_iter`` rounds.
-  """
-  tol = float(jnp.finfo(lo.dtype).eps) ** (2 / 3)
-  lo0, hi0 = lo, hi
-  ok0 = jnp.isfinite(x0) & (x0 > lo) & (x0 < hi)
-  x0 = jnp.where(ok0, x0, _ordered_mid(lo, hi))
-  g0, d0 = g_fn(x0)
-  lo = jnp.where(g0 < 0, x0, lo)
-  hi = jnp.where(g0 > 0, x0, hi)
-  done = (g0 == 0) | _adjacent(lo, hi)
-
-  def cond(s):
-    return (s[0] < max_iter) & ~jnp.all(s[-1])
-
-  def body(s):
-    it, lo, hi, x, gx, dx, trust, done = s
-    step = gx / dx
-    cand = x - step
-    cand_ok = jnp.isfinite(cand) & (cand > lo) & (cand < hi)
-    # Step scale: |x|, and the distance to the ends (g ~ log(x - lo0) there).
-    reach = jnp.minimum(jnp.abs(x), jnp.minimum(x - lo0, hi0 - x))
-    small = jnp.isfinite(step) & ((jnp.abs(step) <= tol * reach)
-                                  | (jnp.abs(gx) <= noise))
-    finish = ~done & small
-    # A Newton step past an end of the bracket (the root is within rounding
-    # of it, e.g. a draw next to a bound) probes the float next to that end
-    # once before falling back to bisection.
-    use_newton = trust & jnp.isfinite(cand)
-    probe = jnp.where(cand <= lo, jnp.nextafter(lo, hi), jnp.nextafter(hi, lo))
-    p = jnp.where(use_newton, jnp.where(cand_ok, cand, probe),
-                  _ordered_mid(lo, hi))
-    gp, dp = g_fn(p)
-    lo2 = jnp.where(gp < 0, p, lo)
-    hi2 = jnp.where(gp > 0, p, hi)
-    better = ~(jnp.abs(gp) > jnp.abs(gx))
-    x2 = jnp.where(better, p, x)
-    g2 = jnp.where(better, gp, gx)
-    d2 = jnp.where(better, dp, dx)
-    trust2 = ~use_newton | (jnp.abs(gp) <= 0.5 * jnp.abs(gx))
-    done2 = (gp == 0) | _adjacent(lo2, hi2)
-    # A finished draw keeps its Newton-polished point (or x) and stops.
-    x2 = jnp.where(finish, jnp.where(cand_ok, cand, x), x2)
-    keep = done | finish
-    new = (jnp.where(keep, lo, lo2), jnp.where(keep, hi, hi2),
-           jnp.where(done, x, x2), jnp.where(keep, gx, g2),
-           jnp.where(keep, dx, d2), trust2, done | finish | done2)
-    return (it + 1,) + new
-
-  init = (jnp.int32(0), lo, hi, x0, g0, d0, jnp.ones_like(done), done)
-  out = jax.lax.while_loop(cond, body, init)
-  return out[3], out[0]
-
-
-# ------------------------------------------------------------- normal guess
-
-
-def _inv_log_ndtr_lower(lp):
-  """``x <= 0`` with ``log Phi(x) ~= lp`` (``lp <= log 1/2``), a first guess."""
-  deep = lp < -40.0
-  direct = jax.scipy.special.ndtri(jnp.exp(jnp.where(deep, -1.0, lp)))
-  t = -2.0 * jnp.where(deep, lp, -50.0) - math.log(2 * math.pi)
-  x2 = t - jnp.log(t)
-  asym = -jnp.sqrt(jnp.maximum(x2, 1.0))
-  return jnp.where(deep, asym, direct)
-
-
-def _normal_guess(pb, e, lt, l1t):
-  lf_t = jnp.logaddexp(e.lfa, lt + e.log_z)
-  ls_t = jnp.logaddexp(e.lsb, l1t + e.log_z)
-  lower = lf_t < ls_t
-  lp = jnp.minimum(jnp.where(lower, lf_t, ls_t), _LOG_HALF)
-  x = _inv_log_ndtr_lower(lp)
-  return pb.loc + pb.scale * jnp.where(lower, x, -x)
-
-
 # ------------------------------------------------------------------- family
-
-
-def _short(name: str) -> str:
-  return name.replace("irt_jax._src.", "irt_jax.", 1)
 
 
 class Truncated:
   r"""The family of truncations ``[low, high]`` of a 1-D base family.
 
-  Build it with :func:`of`. It has the interface of a family module:
-  ``Params`` (:class:`Params`), ``sample``, ``log_prob``, ``cdf``,
-  ``log_cdf``, ``log_sf``, ``SUPPORT`` (the base's), ``event_ndims = 0``;
-  ``mean`` / ``variance`` in closed form for a normal base only. Instances
+  Build it with :func:`of`. It is a 1-D family (the contract of
+  :mod:`irt_jax._src.family`): ``Params`` (:class:`Params`), ``sample``,
+  ``log_prob``, ``cdf``, ``log_cdf``, ``log_sf``, ``support`` (the interval,
+  from the parameters), ``validate``, ``is_valid``, ``event_ndims = 0``;
+  ``mean`` / ``variance`` in closed form when the base has the
+  ``moments_between`` hook (the normal). Instances
   are hashable and compare equal when their bases are the same module, so
   they can be static arguments of ``jax.jit`` and aux data of pytrees.
 
@@ -286,30 +123,11 @@ class Truncated:
   event_ndims = 0
 
   def __init__(self, base: Any):
-    missing = [n for n in _REQUIRED if not hasattr(base, n)]
-    if missing:
-      raise TypeError(
-          f"base: {getattr(base, '__name__', base)!r} is not a 1-D irt_jax "
-          f"family (missing {', '.join(missing)})")
-    if getattr(base, "event_ndims", 0) != 0:
-      raise TypeError(f"base: truncation needs a 1-D family, got event_ndims="
-                      f"{base.event_ndims}")
-    self.base = base
-    self.SUPPORT = tuple(float(s) for s in base.SUPPORT)
-    self._base_name = _short(getattr(base, "__name__", repr(base)))
+    self.base = _family.check(base, univariate=True, what="base")
+    if hasattr(base, "SUPPORT"):  # the base's fixed interval, if it has one
+      self.SUPPORT = tuple(float(s) for s in base.SUPPORT)
+    self._base_name = _family.name_of(base)
     self.__name__ = f"irt_jax.truncated({self._base_name})"
-    self._is_normal = self._base_name == "irt_jax.normal"
-    impl = sys.modules.get(self._base_name.replace("irt_jax.", "irt_jax._src.", 1))
-    self._base_valid = getattr(impl, "_valid", None)
-    lo, hi = self.SUPPORT
-    if math.isfinite(lo) and math.isfinite(hi):
-      self._interior = 0.5 * (lo + hi)
-    elif math.isfinite(lo):
-      self._interior = lo + 1.0
-    elif math.isfinite(hi):
-      self._interior = hi - 1.0
-    else:
-      self._interior = 0.0
 
   # Hashable and comparable by base: a static thing for jit and pytrees.
   def __eq__(self, other):
@@ -324,8 +142,8 @@ class Truncated:
   def __getattr__(self, name):
     if name in ("mean", "variance"):
       raise AttributeError(
-          f"{self.__name__} has no closed-form {name} (only a normal base has "
-          "one); estimate it from draws")
+          f"{self.__name__} has no closed-form {name} (its base has no "
+          "moments_between); estimate it from draws")
     raise AttributeError(name)
 
   # ------------------------------------------------------------ plumbing
@@ -335,21 +153,17 @@ class Truncated:
     if not isinstance(params, Params):
       raise TypeError(f"params: expected irt_jax.truncated.Params, got "
                       f"{type(params).__name__}")
-    if not isinstance(params.base, base.Params):
-      raise TypeError(f"params.base: expected {self._base_name}.Params, got "
-                      f"{type(params.base).__name__}")
-    dtype = utils.float_dtype(dtype, *params.base, params.low, params.high)
-    pb = base.Params(*[utils.as_float(f, v, dtype)
-                       for f, v in zip(base.Params._fields, params.base)])
+    _family.check_params(base, params.base, "params.base")
+    dtype = utils.float_dtype(dtype, *jax.tree.leaves(params.base), params.low,
+                              params.high)
+    pb = base.validate(params.base, dtype)
     low = utils.as_float("low", params.low, dtype)
     high = utils.as_float("high", params.high, dtype)
-    # The base validates its own parameters (ValueError naming them).
-    base.log_prob(pb, jnp.asarray(self._interior, dtype))
-    self._check_bounds(low, high)
+    self._check_bounds(pb, low, high)
     utils.broadcast_batch_shape(**pb._asdict(), low=low, high=high)
     return Params(pb, low, high), dtype
 
-  def _check_bounds(self, low, high):
+  def _check_bounds(self, pb, low, high):
     lo_c, hi_c = utils.concrete_value(low), utils.concrete_value(high)
     for name, v in (("low", lo_c), ("high", hi_c)):
       if v is not None and np.any(np.isnan(v)):
@@ -364,37 +178,42 @@ class Truncated:
       raise ValueError(
           f"low must be < high, got low={lo_c.reshape(-1)[i]!r}, "
           f"high={hi_c.reshape(-1)[i]!r}")
-    s0, s1 = self.SUPPORT
+    sup = self.base.support(pb)
+    s0, s1 = (utils.concrete_value(v) for v in (sup.low, sup.high))
+    if s0 is None or s1 is None:
+      return
+    lo_c, hi_c, s0, s1 = np.broadcast_arrays(lo_c, hi_c, s0, s1)
     bad = ~(np.maximum(lo_c, s0) < np.minimum(hi_c, s1))
     if np.any(bad):
       i = np.flatnonzero(bad.reshape(-1))[0]
       raise ValueError(
           f"low, high: [{lo_c.reshape(-1)[i]!r}, {hi_c.reshape(-1)[i]!r}] does "
-          f"not meet the support {self.SUPPORT} of {self._base_name}")
+          f"not meet the support ({s0.reshape(-1)[i]!r}, "
+          f"{s1.reshape(-1)[i]!r}) of {self._base_name}")
 
   def _batch_shape(self, p: Params):
     return utils.broadcast_batch_shape(**p.base._asdict(), low=p.low, high=p.high)
 
+  def _base_support(self, pb, dtype):
+    """``(low end, high end, an interior point)`` of the base's support."""
+    sup = self.base.support(pb)
+    return (jnp.asarray(sup.low, dtype), jnp.asarray(sup.high, dtype),
+            _family.interior(sup, dtype))
+
   def _valid(self, p: Params):
-    s0, s1 = self.SUPPORT
+    s0, s1, _ = self._base_support(p.base, p.low.dtype)
     ok = (p.low < p.high) & (jnp.maximum(p.low, s0) < jnp.minimum(p.high, s1))
-    if self._base_valid is not None:
-      ok = ok & self._base_valid(p.base)
-    else:
-      x = jnp.asarray(self._interior, p.low.dtype)
-      ok = ok & ~jnp.isnan(self.base.log_prob(p.base, x) + self.base.log_cdf(p.base, x))
-    return ok
+    return ok & self.base.is_valid(p.base)
 
   def _ends(self, p: Params) -> _Ends:
     base, pb = self.base, p.base
-    s0, s1 = self.SUPPORT
     dtype = p.low.dtype
+    s0, s1, inner = self._base_support(pb, dtype)
     shape = self._batch_shape(p)
     low = jnp.broadcast_to(p.low, shape)
     high = jnp.broadcast_to(p.high, shape)
     a_open = ~(low > s0)
     b_open = ~(high < s1)
-    inner = jnp.asarray(self._interior, dtype)
     a_safe = jnp.where(a_open, inner, low)
     b_safe = jnp.where(b_open, inner, high)
     ninf = jnp.asarray(-jnp.inf, dtype)
@@ -405,7 +224,7 @@ class Truncated:
     lfb = jnp.where(b_open, zero, base.log_cdf(pb, b_safe))
     lsb = jnp.where(b_open, ninf, base.log_sf(pb, b_safe))
     lqb = jnp.where(b_open, ninf, base.log_prob(pb, b_safe))
-    log_z_cdf = _log_mass(lfa, lsa, lfb, lsb)
+    log_z_cdf = log_mass(lfa, lsa, lfb, lsb)
     # Narrow interval: its log mass differs from the log tail beyond it by
     # less than the CDF can resolve well; the density varies little over it.
     c = 16 * float(jnp.finfo(dtype).eps) ** (1 / 3)
@@ -414,9 +233,9 @@ class Truncated:
     finite = ~a_open & ~b_open
     tiny = finite & ((dl < c) & (jnp.abs(lqb - lqa) < c)
                      | ~(log_z_cdf > -jnp.inf))
-    a = jnp.where(a_open, jnp.asarray(s0, dtype), low)
-    b = jnp.where(b_open, jnp.asarray(s1, dtype), high)
-    log_z_gl = _log_mass_gl(base.log_prob, pb, jnp.where(tiny, a_safe, 0.0),
+    a = jnp.where(a_open, s0, low)
+    b = jnp.where(b_open, s1, high)
+    log_z_gl = log_mass_gauss_legendre(base.log_prob, pb, jnp.where(tiny, a_safe, 0.0),
                             jnp.where(tiny, b_safe, 1.0))
     log_z = jnp.where(tiny, log_z_gl, log_z_cdf)
     return _Ends(a, b, a_open, b_open, lfa, lsa, lqa, lfb, lsb, lqb, log_z, tiny)
@@ -434,8 +253,8 @@ class Truncated:
       lfz, lsz = base.log_cdf(pb, z), base.log_sf(pb, z)
     if lqz is None:
       lqz = base.log_prob(pb, z)
-    lt = _log_mass(e.lfa, e.lsa, lfz, lsz) - e.log_z
-    l1t = _log_mass(lfz, lsz, e.lfb, e.lsb) - e.log_z
+    lt = log_mass(e.lfa, e.lsa, lfz, lsz) - e.log_z
+    l1t = log_mass(lfz, lsz, e.lfb, e.lsb) - e.log_z
     c = 16 * float(jnp.finfo(z.dtype).eps) ** (1 / 3)
     d_a = jnp.where(lfz <= _LOG_HALF, lfz - e.lfa,
                     jnp.where(e.lsa <= _LOG_HALF, e.lsa - lsz, jnp.inf))
@@ -448,8 +267,8 @@ class Truncated:
     za = jnp.where(near_a, z, 1.0)
     b = jnp.where(near_b, e.b, 1.0)
     zb = jnp.where(near_b, z, 0.0)
-    lt_gl = _log_mass_gl(base.log_prob, pb, a, za) - e.log_z
-    l1t_gl = _log_mass_gl(base.log_prob, pb, zb, b) - e.log_z
+    lt_gl = log_mass_gauss_legendre(base.log_prob, pb, a, za) - e.log_z
+    l1t_gl = log_mass_gauss_legendre(base.log_prob, pb, zb, b) - e.log_z
     lt = jnp.where(near_a, lt_gl, lt)
     l1t = jnp.where(near_b, l1t_gl, l1t)
     return jnp.minimum(lt, 0.0), jnp.minimum(l1t, 0.0)
@@ -474,17 +293,10 @@ class Truncated:
     return 2 * jnp.finfo(dtype).bits + 16
 
   def _logs(self, pb, x):
-    """``(log F, log S, log q)`` at ``x`` for the solver (no derivative).
-
-    Only ``log F`` below the median and ``log S`` above it need relative
-    precision; for a normal base two ``log_ndtr`` calls give exactly that.
-    """
-    if self._is_normal:
-      t = (x - pb.loc) / pb.scale
-      lq = -0.5 * t * t - jnp.log(pb.scale) - 0.5 * math.log(2 * math.pi)
-      return log_ndtr(t), log_ndtr(-t), lq
-    base = self.base
-    return base.log_cdf(pb, x), base.log_sf(pb, x), base.log_prob(pb, x)
+    """``(log F, log S, log q)`` at ``x`` for the solver (no derivative), by
+    the base's fused ``log_terms`` hook when it has one."""
+    lq, lf, ls = _family.log_terms(self.base, pb, x)
+    return lf, ls, lq
 
   def _quantile(self, p: Params, log_w, upper):
     """Solves ``T(z) = w`` (``upper``: ``1 - T(z) = w``), ``w <= 1/2``.
@@ -499,7 +311,7 @@ class Truncated:
     big = jnp.finfo(dtype).max
     lo = jnp.clip(e.a, -big, big)
     hi = jnp.clip(e.b, -big, big)
-    log_1mw = _log1mexp(log_w)
+    log_1mw = log1mexp(log_w)
     lt_target = jnp.where(upper, log_1mw, log_w)
     l1t_target = jnp.where(upper, log_w, log_1mw)
     eps = float(jnp.finfo(dtype).eps)
@@ -513,8 +325,13 @@ class Truncated:
       dg = jnp.exp(lqz - jnp.where(upper, l1t, lt) - e.log_z)
       return g, dg
 
-    if self._is_normal:
-      x0 = _normal_guess(pb, e, lt_target, l1t_target)
+    if hasattr(self.base, "approx_quantile"):
+      # The base's own quantile guess at the target's log CDF / log SF.
+      lf_t = jnp.logaddexp(e.lfa, lt_target + e.log_z)
+      ls_t = jnp.logaddexp(e.lsb, l1t_target + e.log_z)
+      lower = lf_t < ls_t
+      x0 = self.base.approx_quantile(
+          pb, jnp.minimum(jnp.where(lower, lf_t, ls_t), _LOG_HALF), ~lower)
     else:
       # Exponential-tail guess from the nearer finite bound, using the
       # truncated density there; a support-interior point if none.
@@ -524,8 +341,9 @@ class Truncated:
       x_b = e.b + lt_target / h_b
       from_a = ~e.a_open & (e.b_open | ~upper)
       from_b = ~e.b_open
-      x0 = jnp.where(from_a, x_a, jnp.where(from_b, x_b, self._interior))
-    z, rounds = _solve(g_fn, lo, hi, x0, noise, self._max_iter(dtype))
+      inner = self._base_support(pb, dtype)[2]
+      x0 = jnp.where(from_a, x_a, jnp.where(from_b, x_b, inner))
+    z, rounds = solve_increasing(g_fn, lo, hi, x0, noise, self._max_iter(dtype))
     return jnp.clip(z, e.a, e.b), rounds
 
   def _raw_sample(self, key, p: Params, shape, dtype):
@@ -541,8 +359,9 @@ class Truncated:
     lt, l1t = self._log_t(pb, e, z)
     lqz = base.log_prob(pb, z)
     shape = jnp.shape(z)
-    a = jnp.broadcast_to(jnp.where(e.a_open, self._interior, e.a), shape)
-    b = jnp.broadcast_to(jnp.where(e.b_open, self._interior, e.b), shape)
+    inner = self._base_support(pb, z.dtype)[2]
+    a = jnp.broadcast_to(jnp.where(e.a_open, inner, e.a), shape)
+    b = jnp.broadcast_to(jnp.where(e.b_open, inner, e.b), shape)
     # The base's velocity at z, a and b in one batched evaluation.
     vz, va, vb = self._base_velocity(pb, jnp.stack([z, a, b]), pb_dot)
     ca = jnp.exp(l1t + e.lqa - lqz)
@@ -643,87 +462,95 @@ class Truncated:
     z = jnp.asarray(z, dtype)
     e = self._ends(p)
     inside = (z >= p.low) & (z <= p.high)
-    lq = self.base.log_prob(p.base, jnp.where(inside, z, self._interior))
+    inner = self._base_support(p.base, dtype)[2]
+    lq = self.base.log_prob(p.base, jnp.where(inside, z, inner))
     return jnp.where(inside, lq - e.log_z, -jnp.inf)
 
-  # Closed forms for a normal base.
+  # ------------------------------------------------------------ contract
 
-  def _normal_ratios(self, params):
+  def validate(self, params: Params, dtype=None) -> Params:
+    """Checks ``params`` (the base's own check, then ``low < high`` meeting the
+    base's support) and returns them as floating arrays.
+
+    >>> import irt_jax as irt
+    >>> from irt_jax import truncated
+    >>> truncated.of(irt.gamma).validate(truncated.Params(irt.gamma.Params(2.0), -2.0, -1.0))
+    Traceback (most recent call last):
+    ...
+    ValueError: low, high: [-2.0, -1.0] does not meet the support (0.0, inf) of irt_jax.gamma
+    """
+    return self._prepare(params, dtype)[0]
+
+  def is_valid(self, params: Params) -> jax.Array:
+    """``True`` where the (possibly traced) parameters are valid.
+
+    >>> import irt_jax as irt
+    >>> from irt_jax import truncated
+    >>> truncated.of(irt.normal).is_valid(truncated.Params(irt.normal.Params(0.0, 1.0), 1.0, 0.0)).tolist()
+    False
+    """
+    p = _family.as_arrays(params)
+    return self._valid(p)
+
+  def support(self, params: Params) -> _family.Support:
+    """The interval ``[max(low, base low), min(high, base high)]``.
+
+    >>> import irt_jax as irt
+    >>> from irt_jax import truncated
+    >>> s = truncated.of(irt.gamma).support(truncated.Params(irt.gamma.Params(2.0), -1.0, 3.0))
+    >>> float(s.low), float(s.high)
+    (0.0, 3.0)
+    """
+    p, dtype = self._prepare(params)
+    s0, s1, _ = self._base_support(p.base, dtype)
+    shape = self._batch_shape(p)
+    return _family.interval(jnp.broadcast_to(jnp.maximum(p.low, s0), shape),
+                            jnp.broadcast_to(jnp.minimum(p.high, s1), shape))
+
+  def _moments(self, params):
     p, _ = self._prepare(params)
-    loc, scale = p.base
     e = self._ends(p)
-    half_log_2pi = 0.5 * math.log(2 * math.pi)
-
-    def ratio(x, is_open):
-      t = jnp.where(is_open, 0.0, (x - loc) / scale)
-      log_phi = -0.5 * t * t - half_log_2pi
-      r = jnp.exp(log_phi - e.log_z)
-      return jnp.where(is_open, 0.0, r), jnp.where(is_open, 0.0, t * r)
-
-    ra, ta = ratio(e.a, e.a_open)
-    rb, tb = ratio(e.b, e.b_open)
-    return loc, scale, ra, rb, ta, tb
-
-  def _mean(self, params):
-    loc, scale, ra, rb, _, _ = self._normal_ratios(params)
-    return loc + scale * (ra - rb)
-
-  def _variance(self, params):
-    _, scale, ra, rb, ta, tb = self._normal_ratios(params)
-    return scale ** 2 * (1 + ta - tb - (ra - rb) ** 2)
+    return self.base.moments_between(p.base, e.a, e.b, e.log_z)
 
 
-def _normal_mean(self, params: Params) -> jax.Array:
-  r"""Mean ``loc + scale (phi(alpha) - phi(beta)) / Z`` (normal base only).
+class _TruncatedWithMoments(Truncated):
+  """A truncation whose base gives closed-form moments on an interval."""
 
-  ``alpha, beta`` are the standardized bounds and ``Z = Phi(beta) -
-  Phi(alpha)``, all ratios formed in log space (finite 40 sd out).
+  def mean(self, params: Params) -> jax.Array:
+    r"""Mean in closed form (bases with ``moments_between``: the normal).
 
-  >>> import irt_jax as irt
-  >>> from irt_jax import truncated
-  >>> p = truncated.Params(irt.normal.Params(0.0, 1.0), low=0.0)
-  >>> round(float(truncated.of(irt.normal).mean(p)), 6)   # sqrt(2 / pi)
-  0.797885
-  """
-  return self._mean(params)
+    >>> import irt_jax as irt
+    >>> from irt_jax import truncated
+    >>> p = truncated.Params(irt.normal.Params(0.0, 1.0), low=0.0)
+    >>> round(float(truncated.of(irt.normal).mean(p)), 6)   # sqrt(2 / pi)
+    0.797885
+    """
+    return self._moments(params)[0]
 
+  def variance(self, params: Params) -> jax.Array:
+    r"""Variance in closed form (bases with ``moments_between``: the normal).
 
-def _normal_variance(self, params: Params) -> jax.Array:
-  r"""Variance ``scale^2 (1 + (alpha phi(alpha) - beta phi(beta))/Z -
-  ((phi(alpha) - phi(beta))/Z)^2)`` (normal base only).
-
-  The bracket cancels for bounds far in one tail: relative accuracy about
-  ``eps * alpha^4`` there (fine in float64 to ~10 sd, poor in float32).
-
-  >>> import irt_jax as irt
-  >>> from irt_jax import truncated
-  >>> p = truncated.Params(irt.normal.Params(0.0, 1.0), low=0.0)
-  >>> round(float(truncated.of(irt.normal).variance(p)), 6)   # 1 - 2/pi
-  0.36338
-  """
-  return self._variance(params)
-
-
-class _TruncatedNormal(Truncated):
-  """Truncation of :mod:`irt_jax.normal`, with closed-form moments."""
-  mean = _normal_mean
-  variance = _normal_variance
+    >>> import irt_jax as irt
+    >>> from irt_jax import truncated
+    >>> p = truncated.Params(irt.normal.Params(0.0, 1.0), low=0.0)
+    >>> round(float(truncated.of(irt.normal).variance(p)), 6)   # 1 - 2/pi
+    0.36338
+    """
+    return self._moments(params)[1]
 
 
 @functools.lru_cache(maxsize=None)
 def _of(base) -> Truncated:
-  name = _short(getattr(base, "__name__", ""))
-  cls = _TruncatedNormal if name == "irt_jax.normal" else Truncated
+  cls = _TruncatedWithMoments if hasattr(base, "moments_between") else Truncated
   return cls(base)
 
 
 def of(base: Any) -> Truncated:
   r"""The family of truncations of ``base`` to ``[low, high]``.
 
-  ``base`` is a 1-D family module with ``Params``, ``sample``, ``cdf``,
-  ``log_cdf``, ``log_sf``, ``log_prob`` and ``SUPPORT`` (``irt.normal``,
-  ``irt.gamma``, ``irt.beta``, ``irt.student_t``, ...). The same object is
-  returned for the same base.
+  ``base`` is any 1-D family (``irt.normal``, ``irt.gamma``, ``irt.beta``,
+  ``irt.student_t``, a univariate mixture, an ``irt.implicit`` family, ...).
+  The same object is returned for the same base.
 
   The draw solves ``T(z) = u`` for the standardization
   ``T(z) = (F(z) - F(low)) / (F(high) - F(low))`` in log space; its gradient is
@@ -731,7 +558,7 @@ def of(base: Any) -> Truncated:
   ``low`` and ``high``.
 
   Args:
-    base: the base family module.
+    base: the base family (``event_ndims = 0``).
 
   Returns:
     A :class:`Truncated` family object (hashable, usable as a static argument

@@ -48,6 +48,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.typing import ArrayLike
 
+from irt_jax._src import family as _family
 from irt_jax._src import implicit as _implicit
 from irt_jax._src import rejection as _rejection
 from irt_jax._src import utils
@@ -184,6 +185,11 @@ _cdf, _log_cdf, _log_sf = _implicit.cdf_with_rule(
     _cdf_value, _sf_value, _log_density, _velocity)
 
 SUPPORT = (-float(np.pi), float(np.pi))
+event_ndims = 0
+validate, is_valid, support = _family.members(
+    "von_mises", _prepare, _valid, _family.CIRCULAR,
+    good="irt.von_mises.Params(0.0, 2.0)", bad="irt.von_mises.Params(0.0, -1.0)",
+    error="concentration must be non-negative and finite, got -1.0")
 
 
 def sample(key: ArrayLike, params: Params, shape=None, dtype=None, *,

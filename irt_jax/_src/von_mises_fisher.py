@@ -62,6 +62,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.typing import ArrayLike
 
+from irt_jax._src import family as _family
 from irt_jax._src import gamma as _gamma
 from irt_jax._src import implicit as _implicit
 from irt_jax._src import rejection as _rejection
@@ -73,9 +74,6 @@ from irt_jax._src.special import vmf as _special
 # < 1e-29 (it would be NaN, never a wrong number).
 MAX_ROUNDS = 64
 _MAX_FAIL = 0.35
-
-event_ndims = 1
-
 
 class Params(NamedTuple):
   """Parameters of a von Mises–Fisher distribution (a pytree).
@@ -130,6 +128,14 @@ def _valid(p: Params) -> jax.Array:
   return (jnp.all(jnp.isfinite(mu), -1)
           & (jnp.abs(norm - 1) <= _tolerance(mu.dtype))
           & (kappa > 0) & jnp.isfinite(kappa))
+
+
+event_ndims = 1
+validate, is_valid, support = _family.members(
+    "von_mises_fisher", _prepare, _valid, _family.SPHERE,
+    good="irt.von_mises_fisher.Params([0.0, 1.0], 2.0)",
+    bad="irt.von_mises_fisher.Params([0.0, 1.0], -1.0)",
+    error="concentration must be positive and finite, got -1.0")
 
 
 def _unit(mu: jax.Array) -> tuple[jax.Array, jax.Array]:

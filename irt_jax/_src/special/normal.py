@@ -29,7 +29,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-_HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)
+HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)
 # Where the asymptotic series takes over, and its number of terms: the first
 # omitted term (2n+1)!! / x^(2n+2) at x = lower is below the dtype's epsilon.
 _LOWER = {np.dtype(np.float32): (-10.0, 6), np.dtype(np.float64): (-20.0, 10)}
@@ -58,7 +58,7 @@ def _parts(x):
   in_tail = x <= lower
   xt = jnp.minimum(x, lower)
   s = _series(xt, terms)
-  tail = -0.5 * xt * xt - jnp.log(-xt) - _HALF_LOG_2PI + jnp.log1p(s)
+  tail = -0.5 * xt * xt - jnp.log(-xt) - HALF_LOG_2PI + jnp.log1p(s)
   return jnp.where(in_tail, tail, body), in_tail, xt, s
 
 
@@ -81,5 +81,24 @@ def _log_ndtr_jvp(primals, tangents):
   # phi / Phi: exp(log phi - log Phi), or -x / (1 + sum) where the series
   # holds (no -inf - -inf at x = -inf).
   ratio = jnp.where(in_tail, -xt / (1.0 + s),
-                    jnp.exp(jnp.where(in_tail, 0.0, -0.5 * x * x - _HALF_LOG_2PI - y)))
+                    jnp.exp(jnp.where(in_tail, 0.0, -0.5 * x * x - HALF_LOG_2PI - y)))
   return y, t * ratio
+
+
+def log_ndtri_lower(lp: jax.Array) -> jax.Array:
+  """``x <= 0`` with ``log Phi(x) ~= lp`` (``lp <= log 1/2``): ``ndtri(exp(lp))``,
+  or below ``lp = -40`` the leading terms of the tail expansion
+  ``x^2 ~= t - log t``, ``t = -2 lp - log 2 pi``. A first guess for solvers
+  (relative error ~1e-2 in the far tail), not a quantile function.
+
+  >>> import jax.numpy as jnp
+  >>> from irt_jax._src.special.normal import log_ndtri_lower
+  >>> round(float(log_ndtri_lower(jnp.log(0.025))), 4)
+  -1.96
+  """
+  deep = lp < -40.0
+  direct = jax.scipy.special.ndtri(jnp.exp(jnp.where(deep, -1.0, lp)))
+  t = -2.0 * jnp.where(deep, lp, -50.0) - math.log(2 * math.pi)
+  x2 = t - jnp.log(t)
+  asym = -jnp.sqrt(jnp.maximum(x2, 1.0))
+  return jnp.where(deep, asym, direct)

@@ -1,0 +1,306 @@
+r"""The family contract: what every irt_jax family provides.
+
+A *family* is a module (``irt.gamma``) or an object (``irt.truncated.of(base)``,
+``irt.mixture.of(component)``, ``irt.implicit(sampler, cdf)``) with these
+members. Composites (truncation, mixtures), the estimators, the diagnostics and
+the NumPyro adaptor use a family through this contract only: no module-name
+tables, no private names, no validation by side effect.
+
+Required of every family:
+
+==================  ==========================================================
+``Params``          the parameters' ``NamedTuple`` type (a pytree), or
+                    ``None`` when any pytree of arrays is accepted
+                    (:func:`irt_jax.implicit` families)
+``event_ndims``     ``int``: trailing axes of one draw that form an event
+                    (0 for 1-D families; 1 for Dirichlet, von Mises–Fisher,
+                    multivariate mixtures)
+``sample``          ``sample(key, params, shape=None, dtype=None, *,
+                    mode="vjp")``: draws with implicit gradients; ``shape`` is
+                    the batch shape, the event axes are appended
+``log_prob``        ``log_prob(params, z)``: log density of ``z``
+``support``         ``support(params) -> Support``: where the draws live, a
+                    function of the parameters (a truncation's interval)
+``validate``        ``validate(params, dtype=None) -> params``: raises
+                    ``ValueError`` / ``TypeError`` naming the parameter when a
+                    concrete parameter is invalid; returns the parameters as
+                    floating arrays of one dtype
+``is_valid``        ``is_valid(params) -> bool array`` of the batch shape, for
+                    traced parameters (composites mask invalid ones with NaN)
+==================  ==========================================================
+
+Required of 1-D families (``event_ndims == 0``), which truncation and
+mixtures build on: ``cdf(params, z)``, ``log_cdf(params, z)`` (accurate where
+the CDF is tiny) and ``log_sf(params, z)`` (accurate where it is near 1).
+
+Optional: ``mean(params)``, ``variance(params)`` in closed form; and hooks a
+family may provide to make composites faster or more exact (each has a
+generic fallback or is simply not offered):
+
+* ``log_terms(params, x) -> (log q, log F, log S)`` evaluated together
+  (:func:`log_terms` falls back to the three separate functions);
+* ``approx_quantile(params, log_p, upper)``: a first guess ``x`` with
+  ``log F(x) ~= log_p`` (``upper``: ``log S(x) ~= log_p``), ``log_p <=
+  log 1/2``, for the truncation's root solver;
+* ``moments_between(params, low, high, log_mass) -> (mean, variance)`` of the
+  family restricted to ``[low, high]`` (closed-form truncated moments);
+* ``weak_derivative(params, key, fields, coupling)`` and
+  ``WEAK_DERIVATIVE_FIELDS``: the measure-valued decomposition used by
+  :func:`irt_jax.estimators.measure_valued`.
+
+:func:`check` verifies a family against the contract (one function, used by
+every composite); :func:`members` builds ``validate`` / ``is_valid`` /
+``support`` for a module from its private ``_prepare`` and ``_valid``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+import doctest
+import math
+from typing import Any, NamedTuple, Protocol, runtime_checkable
+
+import jax
+import jax.numpy as jnp
+
+PyTree = Any
+
+KINDS = ("interval", "circular", "simplex", "sphere")
+REQUIRED = ("Params", "event_ndims", "sample", "log_prob", "support", "validate",
+            "is_valid")
+UNIVARIATE = ("cdf", "log_cdf", "log_sf")
+
+
+class Support(NamedTuple):
+  """Where a family's draws live.
+
+  Attributes:
+    kind: ``"interval"`` (each coordinate in ``[low, high]``), ``"circular"``
+      (angles, ``[-pi, pi)``), ``"simplex"`` (event on the probability
+      simplex) or ``"sphere"`` (event on the unit sphere).
+    low: lower end (a float or an array broadcasting against the draws'
+      batch (+ event) shape; ``-inf``: unbounded).
+    high: upper end (``+inf``: unbounded).
+
+  >>> from irt_jax._src.family import Support
+  >>> Support("interval", 0.0, float("inf")).contains([0.5, -1.0]).tolist()
+  [True, False]
+  """
+  kind: str
+  low: Any = -math.inf
+  high: Any = math.inf
+
+  def contains(self, z: Any) -> jax.Array:
+    """Elementwise ``low <= z <= high`` (an event's coordinates each).
+
+    >>> from irt_jax._src.family import SIMPLEX
+    >>> bool(SIMPLEX.contains([0.2, 0.8]).all())
+    True
+    """
+    z = jnp.asarray(z)
+    return (z >= self.low) & (z <= self.high)
+
+
+REAL = Support("interval")
+CIRCULAR = Support("circular", -math.pi, math.pi)
+SIMPLEX = Support("simplex", 0.0, 1.0)
+SPHERE = Support("sphere", -1.0, 1.0)
+
+
+def interval(low: Any = -math.inf, high: Any = math.inf) -> Support:
+  """``Support("interval", low, high)``.
+
+  >>> from irt_jax._src.family import interval
+  >>> interval(0.0, 1.0)
+  Support(kind='interval', low=0.0, high=1.0)
+  """
+  return Support("interval", low, high)
+
+
+class NotAFamilyError(TypeError, ValueError):
+  """An argument that should be a family does not meet the contract.
+
+  A ``TypeError`` (wrong kind of argument) that is also a ``ValueError``, as
+  the mixture raised before the contract was written down.
+  """
+
+
+@runtime_checkable
+class Family(Protocol):
+  """The members every family has (see the module docstring)."""
+  Params: Any
+  event_ndims: int
+
+  def sample(self, key, params, shape=None, dtype=None, *, mode="vjp"): ...
+  def log_prob(self, params, z): ...
+  def support(self, params) -> Support: ...
+  def validate(self, params, dtype=None): ...
+  def is_valid(self, params): ...
+
+
+def name_of(family: Any) -> str:
+  """The family's name for messages (``irt_jax.gamma``, not ``_src``)."""
+  name = getattr(family, "__name__", None) or type(family).__name__
+  return name.replace("irt_jax._src.", "irt_jax.", 1)
+
+
+def check(family: Any, *, univariate: bool = False,
+          needs: tuple[str, ...] = REQUIRED, what: str = "family") -> Any:
+  """Returns ``family`` if it meets the contract, else raises
+  :class:`NotAFamilyError` (a ``TypeError``).
+
+  Args:
+    family: the candidate (module or object).
+    univariate: also require a 1-D family (``event_ndims == 0`` with ``cdf``,
+      ``log_cdf``, ``log_sf``), as truncation and mixtures do.
+    needs: the members required (default: all of :data:`REQUIRED`); a caller
+      that uses fewer (the estimators need ``Params``, ``sample`` and, for
+      the score function, ``log_prob``) asks for those only, so a user's
+      minimal family (a discrete sampler and its log-mass) works there.
+    what: the argument's name in the message.
+
+  >>> import irt_jax as irt
+  >>> from irt_jax._src import family
+  >>> family.check(irt.gamma, univariate=True) is irt.gamma
+  True
+  >>> family.check(irt.dirichlet, univariate=True, what="base")
+  Traceback (most recent call last):
+  ...
+  irt_jax._src.family.NotAFamilyError: base: irt_jax.dirichlet has event_ndims=1; a 1-D family is needed here (event_ndims=0 with cdf, log_cdf, log_sf)
+  """
+  names = tuple(needs) + (UNIVARIATE if univariate else ())
+  missing = [n for n in names if not hasattr(family, n)]
+  if missing:
+    raise NotAFamilyError(
+        f"{what}: {name_of(family)!r} is not an irt_jax family: it lacks "
+        f"{', '.join(missing)} (see irt_jax._src.family for the contract)")
+  if univariate and getattr(family, "event_ndims", 0) != 0:
+    raise NotAFamilyError(
+        f"{what}: {name_of(family)} has event_ndims={family.event_ndims}; a 1-D "
+        "family is needed here (event_ndims=0 with cdf, log_cdf, log_sf)")
+  return family
+
+
+def check_params(family: Any, params: Any, what: str = "params") -> None:
+  """``TypeError`` unless ``params`` is the family's ``Params`` (if it has one)."""
+  cls = family.Params
+  if cls is not None and not isinstance(params, cls):
+    raise TypeError(f"{what}: expected {name_of(family)}.Params, got "
+                    f"{type(params).__name__}")
+
+
+def log_terms(family: Any, params: Any, x: Any) -> tuple[jax.Array, ...]:
+  """``(log q, log F, log S)`` at ``x``, by the family's fused hook if any,
+  broadcast to one shape."""
+  hook = getattr(family, "log_terms", None)
+  if hook is not None:
+    terms = hook(params, x)
+  else:
+    terms = (family.log_prob(params, x), family.log_cdf(params, x),
+             family.log_sf(params, x))
+  shape = jnp.broadcast_shapes(*[jnp.shape(t) for t in terms])
+  return tuple(jnp.broadcast_to(t, shape) for t in terms)
+
+
+def as_arrays(params: Any) -> Any:
+  """``params`` with every leaf a JAX array; plain lists and tuples of numbers
+  are one leaf (as ``jnp.asarray`` takes them), ``NamedTuple`` s stay pytrees."""
+  array_like = lambda x: isinstance(x, (list, tuple)) and not hasattr(x, "_fields")
+  return jax.tree.map(jnp.asarray, params, is_leaf=array_like)
+
+
+def interior(support: Support, dtype: Any) -> jax.Array:
+  """A point strictly inside an interval support (its middle, or one unit in
+  from its one finite end, or 0), for evaluations that must stay finite."""
+  lo = jnp.asarray(support.low, dtype)
+  hi = jnp.asarray(support.high, dtype)
+  lo_ok, hi_ok = jnp.isfinite(lo), jnp.isfinite(hi)
+  lo0, hi0 = jnp.where(lo_ok, lo, 0.0), jnp.where(hi_ok, hi, 0.0)
+  return jnp.where(lo_ok & hi_ok, 0.5 * (lo0 + hi0),
+                   jnp.where(lo_ok, lo0 + 1.0, jnp.where(hi_ok, hi0 - 1.0, 0.0)))
+
+
+# ------------------------------------------------ members of a family module
+
+
+_DOCS = {
+    "validate": '''Checks ``params`` and returns them as floating arrays of one dtype.
+
+Raises ``TypeError`` for a wrong type and ``ValueError`` naming the parameter
+and the value for a concrete invalid one (traced values pass: under ``jit``
+the samplers give NaN where a parameter is invalid).
+
+Args:
+  params: the family's ``Params``.
+  dtype: floating dtype to convert to; default the parameters' own.
+
+Returns:
+  ``Params`` of floating arrays.
+
+>>> import irt_jax as irt
+>>> irt.{name}.validate({bad})
+Traceback (most recent call last):
+...
+ValueError: {error}
+''',
+    "is_valid": '''``True`` where the (possibly traced) parameters are valid, batch-shaped.
+
+>>> import irt_jax as irt
+>>> irt.{name}.is_valid({good}).tolist()
+True
+''',
+    "support": '''Where the draws live: :class:`irt_jax.family.Support`.
+
+>>> import irt_jax as irt
+>>> irt.{name}.support({good})
+{support!r}
+''',
+}
+
+
+def members(name: str, prepare: Callable, valid: Callable, support: Support, *,
+            good: str, bad: str, error: str) -> tuple[Callable, Callable, Callable]:
+  """``validate``, ``is_valid`` and ``support`` for a family module.
+
+  Args:
+    name: the public module name (``"gamma"``), for docstrings.
+    prepare: the module's ``_prepare(params, dtype) -> (params, dtype)``.
+    valid: the module's ``_valid(params) -> bool array`` on floating arrays.
+    support: the (parameter-free) :class:`Support`.
+    good, bad: source of valid / invalid ``Params`` for the examples.
+    error: the ``ValueError`` message ``bad`` raises.
+
+  The three functions' docstring examples are run by the contract tests.
+
+  >>> from irt_jax._src import family, normal
+  >>> v, ok, s = family.members("normal", normal._prepare, normal._valid,
+  ...                           family.REAL, good="", bad="", error="")
+  >>> s(None)
+  Support(kind='interval', low=-inf, high=inf)
+  """
+
+  def validate(params, dtype=None):
+    return prepare(params, dtype)[0]
+
+  def is_valid(params):
+    return jnp.asarray(valid(as_arrays(params)))
+
+  def support_fn(params):
+    del params
+    return support
+
+  out = (validate, is_valid, support_fn)
+  for fn, key in zip(out, ("validate", "is_valid", "support")):
+    fn.__name__ = fn.__qualname__ = key
+    fn.__doc__ = _DOCS[key].format(name=name, good=good, bad=bad, error=error,
+                                   support=support)
+  return out
+
+
+def run_examples(fn: Callable) -> doctest.TestResults:
+  """Runs the ``>>>`` examples of a generated member (for the tests)."""
+  finder = doctest.DocTestFinder(recurse=False)
+  runner = doctest.DocTestRunner(optionflags=doctest.NORMALIZE_WHITESPACE)
+  for test in finder.find(fn, fn.__name__, globs={}):
+    runner.run(test)
+  return runner.summarize(verbose=False)

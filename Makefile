@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: demo test bench clean
+.PHONY: demo test quick examples bench clean
 
 BENCH_VENV ?= .venv-bench
 BPY := $(BENCH_VENV)/bin/python
@@ -19,6 +19,14 @@ demo: $(VENV)/.installed
 
 test: $(VENV)/.installed
 	$(PY) -m pytest -q -n 2 --durations=15
+
+# The edit loop: the contract battery, the public API and the doctests (about 2 min).
+quick: $(VENV)/.installed
+	$(PY) -m pytest -q -n 2 tests/test_contract.py tests/test_public_api.py tests/test_api.py irt_jax
+
+# The full notebook and VAE runs, with their CPU-time budgets (not part of `make test`).
+examples: $(VENV)/.installed
+	$(PY) -m pytest -q -n 2 -m examples tests/test_notebooks.py tests/test_vae.py
 
 # Benchmarks against the peers (TFP on JAX, NumPyro, Distrax, PyTorch CPU) in
 # their own environment; results to benchmarks/results/ (JSON + PNG).

@@ -26,7 +26,10 @@ from __future__ import annotations
 from typing import Any
 
 import jax
-import jax.numpy as jnp
+import numpy as np
+
+from irt_jax._src import family as _family
+from irt_jax._src import utils
 
 try:
   import numpyro.distributions as _dist
@@ -37,44 +40,66 @@ except ImportError as e:  # pragma: no cover - depends on the environment.
 
 __all__ = ["Distribution"]
 
-_KNOWN_SUPPORTS = {
-    "irt_jax.von_mises": _constraints.circular,
-    "irt_jax.dirichlet": _constraints.simplex,
-    "irt_jax.von_mises_fisher": _constraints.sphere,
-}
-_EVENT_NDIMS = {"irt_jax.dirichlet": 1, "irt_jax.von_mises_fisher": 1}
+def _interval_constraint(low, high):
+  """NumPyro's constraint for ``[low, high]`` (floats or arrays of ends).
 
-
-def _name(family) -> str:
-  return getattr(family, "__name__", type(family).__name__)
-
-
-def _support(family):
-  if _name(family) in _KNOWN_SUPPORTS:
-    return _KNOWN_SUPPORTS[_name(family)]
-  lo, hi = getattr(family, "SUPPORT", (-jnp.inf, jnp.inf))
-  if lo == -jnp.inf and hi == jnp.inf:
+  Ends are inspected when concrete, so that an unbounded side maps to
+  ``positive`` / ``greater_than`` / ``less_than`` / ``real`` (NumPyro's
+  ``interval`` with an infinite end would give NaN in its bijection).
+  Traced ends (a ``Distribution`` built under ``jit``) are taken as finite.
+  """
+  lo_c, hi_c = utils.concrete_value(low), utils.concrete_value(high)
+  if lo_c is None or hi_c is None:
+    return _constraints.interval(low, high)
+  lo_inf, hi_inf = np.isneginf(lo_c), np.isposinf(hi_c)
+  if np.any(lo_inf != lo_inf.flat[0]) or np.any(hi_inf != hi_inf.flat[0]):
+    raise ValueError(
+        "support: the ends are finite for some parameters and infinite for "
+        f"others (low={lo_c.tolist()!r}, high={hi_c.tolist()!r}); NumPyro has "
+        "no constraint for that: split the batch")
+  lo_inf, hi_inf = bool(lo_inf.flat[0]), bool(hi_inf.flat[0])
+  scalar = lambda v, x: v.ndim == 0 and float(v) == x
+  if lo_inf and hi_inf:
     return _constraints.real
-  if lo == 0 and hi == jnp.inf:
-    return _constraints.positive
-  if lo == 0 and hi == 1:
+  if hi_inf:
+    return (_constraints.positive if scalar(lo_c, 0.0)
+            else _constraints.greater_than(low))
+  if lo_inf:
+    return _constraints.less_than(high)
+  if scalar(lo_c, 0.0) and scalar(hi_c, 1.0):
     return _constraints.unit_interval
-  return _constraints.interval(lo, hi)
+  return _constraints.interval(low, high)
+
+
+def _support(family, params):
+  """NumPyro's constraint for the family's :class:`Support` at ``params``."""
+  sup = family.support(params)
+  if sup.kind == "circular":
+    return _constraints.circular
+  if sup.kind == "simplex":
+    return _constraints.simplex
+  if sup.kind == "sphere":
+    return _constraints.sphere
+  constraint = _interval_constraint(sup.low, sup.high)
+  if family.event_ndims:
+    return _constraints.independent(constraint, family.event_ndims)
+  return constraint
 
 
 class Distribution(_dist.Distribution):
   """An irt_jax family as a NumPyro distribution with implicit ``rsample``.
 
   Args:
-    family: an irt_jax family (module or family object) with ``Params``,
-      ``sample`` and ``log_prob``; ``mean`` / ``variance`` are used if present.
+    family: an irt_jax family (module or family object; the contract of
+      :mod:`irt_jax._src.family`); ``mean`` / ``variance`` are used if present.
     params: the family's ``Params``.
     mode: ``"vjp"`` (default) or ``"jvp"``, passed to ``family.sample``.
     validate_args: NumPyro's flag (irt_jax validates concrete params anyway).
 
   The batch and event shapes are those of one draw ``family.sample(key,
-  params)``; the event has ``family.event_ndims`` axes (1 for Dirichlet and
-  von Mises–Fisher, 0 otherwise unless the family says so).
+  params)``; the event has ``family.event_ndims`` axes. The support is the
+  family's ``support(params)``: a truncation's interval, a mixture's joined
+  components, the simplex, the sphere, the circle.
 
   >>> import jax, irt_jax as irt
   >>> from irt_jax.numpyro import Distribution
@@ -89,20 +114,18 @@ class Distribution(_dist.Distribution):
 
   def __init__(self, family: Any, params: Any, *, mode: str = "vjp",
                validate_args: bool | None = None):
-    if not isinstance(params, family.Params):
-      raise TypeError(f"params: expected {_name(family)}.Params, got "
-                      f"{type(params).__name__}")
+    _family.check(family)
+    _family.check_params(family, params)
     self.family, self.params, self.rule_mode = family, params, mode
     shape = jax.eval_shape(lambda: family.sample(jax.random.key(0), params)).shape
-    ndims = getattr(family, "event_ndims", _EVENT_NDIMS.get(_name(family), 0))
-    split = len(shape) - ndims
+    split = len(shape) - family.event_ndims
     super().__init__(batch_shape=tuple(shape[:split]),
                      event_shape=tuple(shape[split:]),
                      validate_args=validate_args)
 
   @property
   def support(self):
-    return _support(self.family)
+    return _support(self.family, self.params)
 
   def rsample(self, key, sample_shape=()):
     shape = tuple(sample_shape) + self.batch_shape

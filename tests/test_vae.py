@@ -25,9 +25,10 @@ import pytest
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 CASES = [
     # (file, expected outputs, families that must all have trained)
-    ("vae_digits.py", ["vae_digits_nelbo.json", "vae_digits_latent.png",
-                       "vae_digits_prior_samples.png", "vae_digits_training.png"],
-     {"normal", "gamma", "beta", "dirichlet", "von_mises"}),
+    pytest.param("vae_digits.py", ["vae_digits_nelbo.json", "vae_digits_latent.png",
+                                   "vae_digits_prior_samples.png", "vae_digits_training.png"],
+                 {"normal", "gamma", "beta", "dirichlet", "von_mises"},
+                 marks=pytest.mark.examples, id="vae_digits.py"),   # `make examples`
     ("vae_haiku.py", ["vae_haiku_nelbo.json", "vae_haiku_prior_samples.png"],
      {"normal", "gamma"}),
 ]
@@ -38,7 +39,7 @@ BUDGET_CPU_S = 2 * 120.0
 TIMEOUT_S = 400   # only a guard against a hang; the budget above is what is asserted
 
 
-@pytest.mark.parametrize("name,outputs,families", CASES, ids=[c[0] for c in CASES])
+@pytest.mark.parametrize("name,outputs,families", CASES)
 def test_vae_small_runs(name: str, outputs: list[str], families: set[str],
                         tmp_path: pathlib.Path, record_property) -> None:
   path = ROOT / "notebooks" / name

@@ -127,7 +127,15 @@ class NotAFamilyError(TypeError, ValueError):
 
 @runtime_checkable
 class Family(Protocol):
-  """The members every family has (see the module docstring)."""
+  """The members every family has (see the module docstring).
+
+  A ``runtime_checkable`` protocol: ``isinstance`` checks the members exist
+  (:func:`check` also checks ``event_ndims`` and the 1-D members).
+
+  >>> import irt_jax as irt
+  >>> isinstance(irt.gamma, irt.family.Family), isinstance(irt.truncated.of(irt.gamma), irt.family.Family)
+  (True, True)
+  """
   Params: Any
   event_ndims: int
 
@@ -207,6 +215,15 @@ def as_arrays(params: Any) -> Any:
   are one leaf (as ``jnp.asarray`` takes them), ``NamedTuple`` s stay pytrees."""
   array_like = lambda x: isinstance(x, (list, tuple)) and not hasattr(x, "_fields")
   return jax.tree.map(jnp.asarray, params, is_leaf=array_like)
+
+
+def named_leaves(params: Any, prefix: str = "") -> dict[str, Any]:
+  """``{name: leaf}`` of a parameter pytree (field names for a ``Params``,
+  key paths otherwise), for shape messages."""
+  if hasattr(params, "_fields"):
+    return {prefix + f: v for f, v in zip(params._fields, params)}
+  flat, _ = jax.tree_util.tree_flatten_with_path(params)
+  return {prefix + (jax.tree_util.keystr(path) or "params"): v for path, v in flat}
 
 
 def interior(support: Support, dtype: Any) -> jax.Array:

@@ -37,6 +37,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from irt_jax._src import family as _family
 from irt_jax._src import utils
 
 PyTree = Any
@@ -368,7 +369,8 @@ def implicit(sampler: RawSampler,
              velocity: Velocity | None = None,
              autoregressive: bool = False,
              check: bool = True,
-             ) -> Callable[..., jax.Array]:
+             support: tuple[float, float] = (-float("inf"), float("inf")),
+             ) -> ImplicitFamily:
   r"""Turns a sampler and a CDF into a sampler with implicit gradients.
 
   Given ``sampler(key, params, shape, dtype)`` that draws ``z ~ q_params`` (with
@@ -404,9 +406,15 @@ def implicit(sampler: RawSampler,
       evaluation of ``dF/dz``; skipped under ``jit``). A ``cdf`` that JAX
       cannot differentiate in the params raises ``ValueError`` when the
       gradient is traced, in every mode.
+    support: ``(low, high)``, the interval the draws live in (default the
+      real line); the family's ``support`` (NumPyro's constraint, truncation).
 
   Returns:
-    ``sample(key, params, shape=None, dtype=None, *, mode="vjp")``.
+    An :class:`ImplicitFamily`: call it as
+    ``sample(key, params, shape=None, dtype=None, *, mode="vjp")``; it is
+    also a family (``sample``, ``log_prob``, ``cdf``, ``support``, ...) that
+    ``irt.truncated.of``, ``irt.mixture.of``, the estimators and the NumPyro
+    adaptor accept.
 
   Example (Weibull with scale ``lam`` and shape ``k``; the result equals the
   inverse-CDF gradient ``dz/dlam = z / lam``):
@@ -473,13 +481,77 @@ def implicit(sampler: RawSampler,
       raise ValueError("implicit: give a cdf (or a velocity)")
     velocity = (velocity_from_autoregressive(cdf) if autoregressive
                 else velocity_from_cdf(cdf))
+  return ImplicitFamily(sampler, cdf, velocity, autoregressive, check,
+                        tuple(float(v) for v in support))
 
-  def sample(key, params, shape: Sequence[int] | None = None, dtype=None, *,
-             mode: str = "vjp") -> jax.Array:
-    leaves = jax.tree.leaves(params)
-    dtype = utils.float_dtype(dtype, *leaves)
+
+class ImplicitFamily:
+  """A family built by :func:`implicit`: callable as its own ``sample``.
+
+  Meets the family contract (:mod:`irt_jax._src.family`), so truncation,
+  mixtures, the estimators and the NumPyro adaptor take it like a built-in
+  family: ``Params`` is ``None`` (any pytree of floating arrays),
+  ``log_prob`` is ``log dF/dz`` (for a chain of conditional CDFs the sum of
+  the logs of the triangular Jacobian's diagonal), ``log_cdf`` / ``log_sf``
+  are the logs of ``F`` and ``1 - F`` (so far tails are only as accurate as
+  ``F`` itself), ``support`` the interval given to :func:`implicit`.
+  ``validate`` converts the parameters and requires them finite.
+
+  >>> import jax, jax.numpy as jnp, irt_jax as irt
+  >>> expo = irt.implicit(lambda k, rate, shape, dtype:
+  ...                     jax.random.exponential(k, shape, dtype) / rate,
+  ...                     lambda rate, z: -jnp.expm1(-rate * z), support=(0.0, jnp.inf))
+  >>> round(float(expo.log_prob(2.0, 0.5)), 6)   # log(2 e^-1)
+  -0.306853
+  >>> expo.support(2.0)
+  Support(kind='interval', low=0.0, high=inf)
+  """
+
+  Params = None
+
+  def __init__(self, sampler, cdf, velocity, autoregressive, check, support):
+    self._sampler, self._cdf, self._velocity = sampler, cdf, velocity
+    self._autoregressive, self._check = autoregressive, check
+    self._support = _family.interval(*support)
+    self.event_ndims = 1 if autoregressive else 0
+    self.__name__ = (f"irt_jax.implicit("
+                     f"{getattr(sampler, '__name__', 'sampler')})")
+    self.__doc__ = (f"Implicit-gradient family built by irt_jax.implicit from "
+                    f"{getattr(sampler, '__name__', 'a sampler')}.")
+
+  def __repr__(self):
+    return self.__name__
+
+  def __call__(self, key, params, shape: Sequence[int] | None = None, dtype=None,
+               *, mode: str = "vjp") -> jax.Array:
+    return self.sample(key, params, shape, dtype, mode=mode)
+
+  def validate(self, params, dtype=None):
+    """The parameters as floating arrays of one dtype; ``ValueError`` if a
+    concrete one is not finite."""
+    dtype = utils.float_dtype(dtype, *jax.tree.leaves(params))
     params = jax.tree.map(lambda v: utils.as_float("params", v, dtype), params)
-    if autoregressive:
+    for v in jax.tree.leaves(params):
+      utils.check_finite("params", v)
+    return params
+
+  def is_valid(self, params) -> jax.Array:
+    """``True`` where every parameter is finite (broadcast over the leaves)."""
+    leaves = [jnp.asarray(v) for v in jax.tree.leaves(params)]
+    return functools.reduce(jnp.logical_and,
+                            [jnp.isfinite(v) for v in leaves], jnp.asarray(True))
+
+  def support(self, params) -> _family.Support:
+    """The interval given to :func:`implicit` (default: the real line)."""
+    del params
+    return self._support
+
+  def sample(self, key, params, shape: Sequence[int] | None = None, dtype=None,
+             *, mode: str = "vjp") -> jax.Array:
+    """Draws with the implicit gradient ``-(dF/dparams)/q(z)``."""
+    dtype = utils.float_dtype(dtype, *jax.tree.leaves(params))
+    params = self.validate(params, dtype)
+    if self._autoregressive:
       if shape is None:
         raise ValueError("shape: required (batch + event axis) when "
                          "autoregressive=True")
@@ -488,12 +560,38 @@ def implicit(sampler: RawSampler,
       batch = jnp.broadcast_shapes(
           *[jnp.shape(v) for v in jax.tree.leaves(params)])
       shape = utils.resolve_shape(shape, batch)
-    z = draw_with_rule(sampler, velocity, key, params, shape, dtype, mode)
-    if check and cdf is not None and not autoregressive:
-      check_increasing(cdf, params, z)
+    z = draw_with_rule(self._sampler, self._velocity, key, params, shape, dtype,
+                       mode)
+    if self._check and self._cdf is not None and not self._autoregressive:
+      check_increasing(self._cdf, params, z)
     return z
 
-  sample.__doc__ = (
-      f"Implicit-gradient sampler built by irt_jax.implicit from "
-      f"{getattr(sampler, '__name__', 'a sampler')}.")
-  return sample
+  def _need_cdf(self, what):
+    if self._cdf is None:
+      raise ValueError(f"{what}: this family was built from a velocity only "
+                       "(no cdf was given to irt_jax.implicit)")
+
+  def cdf(self, params, z) -> jax.Array:
+    """The CDF given to :func:`implicit`."""
+    self._need_cdf("cdf")
+    return self._cdf(self.validate(params), jnp.asarray(z))
+
+  def log_cdf(self, params, z) -> jax.Array:
+    """``log F``."""
+    return jnp.log(self.cdf(params, z))
+
+  def log_sf(self, params, z) -> jax.Array:
+    """``log(1 - F)``."""
+    return jnp.log1p(-self.cdf(params, z))
+
+  def log_prob(self, params, z) -> jax.Array:
+    """``log dF/dz`` (autoregressive: ``sum_d log dT_d/dz_d``)."""
+    self._need_cdf("log_prob")
+    params, z = self.validate(params), jnp.asarray(z)
+    z = z.astype(jnp.result_type(z, *jax.tree.leaves(params)))
+    if not self._autoregressive:
+      return jnp.log(_density(self._cdf, params, z))
+    size = z.shape[-1]
+    diag = lambda e: jnp.sum(e * jax.jvp(lambda zz: self._cdf(params, zz), (z,),
+                                         (jnp.broadcast_to(e, z.shape),))[1], -1)
+    return jnp.sum(jnp.log(jax.vmap(diag)(jnp.eye(size, dtype=z.dtype))), 0)

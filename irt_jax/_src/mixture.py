@@ -194,8 +194,7 @@ class Mixture:
       comps = self.component.validate(comps, dtype)
     except (TypeError, ValueError) as e:
       raise type(e)(f"components: {e}") from e
-    shapes = dict(zip(getattr(comps, "_fields", range(len(jax.tree.leaves(comps)))),
-                      [jnp.shape(v) for v in jax.tree.leaves(comps)]))
+    shapes = {f: jnp.shape(v) for f, v in _family.named_leaves(comps).items()}
     try:
       cshape = tuple(jnp.broadcast_shapes(*shapes.values()))
     except ValueError as e:
@@ -424,7 +423,8 @@ class Mixture:
     if not self.event_ndims:
       chosen = jax.tree.map(lambda v: v[..., 0], chosen)
     z = self.component.sample(key_z, chosen, shape, dtype)
-    valid = jnp.all(jnp.isfinite(p.logits), axis=-1)
+    # Every component must be valid, not only the one drawn.
+    valid = jnp.broadcast_to(self.is_valid(p), batch)
     if self.event_ndims:
       valid = valid[..., None]
     return utils.mask_invalid(valid, z)

@@ -160,7 +160,7 @@ class Truncated:
     low = utils.as_float("low", params.low, dtype)
     high = utils.as_float("high", params.high, dtype)
     self._check_bounds(pb, low, high)
-    utils.broadcast_batch_shape(**pb._asdict(), low=low, high=high)
+    utils.broadcast_batch_shape(**_family.named_leaves(pb), low=low, high=high)
     return Params(pb, low, high), dtype
 
   def _check_bounds(self, pb, low, high):
@@ -192,7 +192,8 @@ class Truncated:
           f"{s1.reshape(-1)[i]!r}) of {self._base_name}")
 
   def _batch_shape(self, p: Params):
-    return utils.broadcast_batch_shape(**p.base._asdict(), low=p.low, high=p.high)
+    return utils.broadcast_batch_shape(**_family.named_leaves(p.base), low=p.low,
+                                       high=p.high)
 
   def _base_support(self, pb, dtype):
     """``(low end, high end, an interior point)`` of the base's support."""

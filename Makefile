@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: demo test quick examples bench clean
+.PHONY: demo test quick examples notebooks bench clean
 
 BENCH_VENV ?= .venv-bench
 BPY := $(BENCH_VENV)/bin/python
@@ -23,6 +23,10 @@ test: $(VENV)/.installed
 # The edit loop: the contract battery, the public API and the doctests (about 2 min).
 quick: $(VENV)/.installed
 	$(PY) -m pytest -q -n 2 tests/test_contract.py tests/test_public_api.py tests/test_api.py irt_jax
+
+# Executed .ipynb beside each teaching notebook (outputs and figures embedded).
+notebooks: $(VENV)/.installed
+	$(PY) notebooks/build.py
 
 # The full notebook and VAE runs, with their CPU-time budgets (not part of `make test`).
 examples: $(VENV)/.installed

@@ -312,6 +312,6 @@ def test_invalid_parameters(name):
   assert not bool(jnp.all(case.family.is_valid(bad)))
   good = case.params(jnp.float64)
   assert bool(jnp.all(case.family.is_valid(good)))
-  traced = jax.jit(lambda q: case.family.sample(KEY, q, (3,)))(
+  traced = jax.jit(lambda q: case.family.sample(KEY, q, (64,)))(
       jax.tree.map(lambda v: jnp.asarray(v, jnp.float64), bad))
   assert bool(jnp.any(jnp.isnan(traced)))

@@ -11,6 +11,8 @@ smoke run; `make examples` (pytest -m examples) runs the others.
 
 from __future__ import annotations
 
+import importlib.util
+import json
 import os
 import pathlib
 import resource
@@ -69,3 +71,27 @@ def _children_cpu() -> float:
   """User + system seconds of this process's finished children."""
   r = resource.getrusage(resource.RUSAGE_CHILDREN)
   return r.ru_utime + r.ru_stime
+
+
+def _builder():
+  spec = importlib.util.spec_from_file_location("notebook_build", ROOT / "notebooks" / "build.py")
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  return module
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "notebooks").glob("0*.py")),
+                         ids=lambda p: p.name)
+def test_executed_ipynb_is_fresh(path: pathlib.Path) -> None:
+  """Each script has its executed .ipynb (`make notebooks`) with exactly its cells,
+  its checks passed, and its figures embedded."""
+  ipynb = path.with_suffix(".ipynb")
+  assert ipynb.is_file(), f"missing {ipynb.name}: run `make notebooks`"
+  nb = json.loads(ipynb.read_text())
+  got = [(c["cell_type"], "".join(c["source"])) for c in nb["cells"]]
+  assert got == _builder().cells(path.read_text()), (
+      f"{ipynb.name} is stale: run `make notebooks`")
+  outputs = [o for c in nb["cells"] if c["cell_type"] == "code" for o in c["outputs"]]
+  assert any("image/png" in o.get("data", {}) for o in outputs), f"{ipynb.name}: no figure"
+  last = "".join(outputs[-1].get("text", [])) if outputs else ""
+  assert "all checks passed" in last, f"{ipynb.name}: last output is {last[-200:]!r}"

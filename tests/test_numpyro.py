@@ -86,3 +86,31 @@ def test_von_mises_guide_recovers_the_conjugate_posterior():
   want_loc, want_conc = np.arctan2(eta[1], eta[0]), np.hypot(*eta)
   assert abs(np.angle(np.exp(1j * (params["loc"] - want_loc)))) < 0.03, (params, want_loc)
   np.testing.assert_allclose(params["conc"], want_conc, rtol=0.05)
+
+
+def test_support_comes_from_the_contract_with_its_parameters():
+  """A truncation's support is its interval (NUTS must not step outside
+  [low, high]): NumPyro's bijection maps the real line into it."""
+  from numpyro.distributions import constraints
+  from numpyro.distributions.transforms import biject_to
+  tn = irt.truncated.of(irt.normal)
+  d = Distribution(tn, irt.truncated.Params(irt.normal.Params(0.0, 1.0), low=0.5, high=2.0))
+  assert isinstance(d.support, constraints.interval)
+  inside = biject_to(d.support)(jnp.linspace(-30.0, 30.0, 61))
+  assert bool(jnp.all((inside >= 0.5) & (inside <= 2.0)))
+  one_sided = Distribution(tn, irt.truncated.Params(irt.normal.Params(0.0, 1.0), low=1.0))
+  assert isinstance(one_sided.support, constraints.greater_than)
+  assert float(one_sided.support.lower_bound) == 1.0
+  # A mixture of bounded components: the joined interval.
+  comps = irt.truncated.Params(irt.normal.Params(0.0, 1.0), jnp.array([0.0, 1.0]),
+                               jnp.array([2.0, 3.0]))
+  mix = Distribution(irt.mixture.of(tn), irt.mixture.Params(jnp.zeros(2), comps))
+  assert (float(mix.support.lower_bound), float(mix.support.upper_bound)) == (0.0, 3.0)
+  # Event families and a user's implicit family.
+  assert Distribution(irt.dirichlet, irt.dirichlet.Params(jnp.ones(3))).support is constraints.simplex
+  assert Distribution(irt.von_mises, irt.von_mises.Params(0.0, 1.0)).support is constraints.circular
+  expo = irt.implicit(lambda k, r, shape, dtype: jax.random.exponential(k, shape, dtype) / r,
+                      lambda r, z: -jnp.expm1(-r * z), support=(0.0, float("inf")))
+  assert Distribution(expo, 2.0).support is constraints.positive
+  with pytest.raises(TypeError, match="family"):
+    Distribution(object(), irt.normal.Params(0.0, 1.0))

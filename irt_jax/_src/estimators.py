@@ -38,7 +38,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 import functools
-import math
 from typing import Any
 
 import jax

@@ -176,16 +176,20 @@ def check(family: Any, *, univariate: bool = False,
   ...
   irt_jax._src.family.NotAFamilyError: base: irt_jax.dirichlet has event_ndims=1; a 1-D family is needed here (event_ndims=0 with cdf, log_cdf, log_sf)
   """
-  names = tuple(needs) + (UNIVARIATE if univariate else ())
-  missing = [n for n in names if not hasattr(family, n)]
-  if missing:
-    raise NotAFamilyError(
-        f"{what}: {name_of(family)!r} is not an irt_jax family: it lacks "
-        f"{', '.join(missing)} (see irt_jax._src.family for the contract)")
-  if univariate and getattr(family, "event_ndims", 0) != 0:
-    raise NotAFamilyError(
-        f"{what}: {name_of(family)} has event_ndims={family.event_ndims}; a 1-D "
-        "family is needed here (event_ndims=0 with cdf, log_cdf, log_sf)")
+  def require(names):
+    missing = [n for n in names if not hasattr(family, n)]
+    if missing:
+      raise NotAFamilyError(
+          f"{what}: {name_of(family)!r} is not an irt_jax family: it lacks "
+          f"{', '.join(missing)} (see irt_jax._src.family for the contract)")
+
+  require(needs)
+  if univariate:
+    if getattr(family, "event_ndims", 0) != 0:
+      raise NotAFamilyError(
+          f"{what}: {name_of(family)} has event_ndims={family.event_ndims}; a 1-D "
+          "family is needed here (event_ndims=0 with cdf, log_cdf, log_sf)")
+    require(UNIVARIATE)
   return family
 
 

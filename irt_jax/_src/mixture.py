@@ -46,13 +46,11 @@ from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 from jax.typing import ArrayLike
 
 from irt_jax._src import family as _family
 from irt_jax._src import implicit as _implicit
 from irt_jax._src import utils
-from irt_jax._src.special.normal import HALF_LOG_2PI, log_ndtr
 
 
 class Params(NamedTuple):
@@ -125,13 +123,58 @@ def _any_in_batch(index):
 
 
 def _transform_of_terms(log_r, log_f, log_s, log_q, axis=-2):
-  """``(G, log q, lower, log T, log(1 - T))`` from ``Mixture._log_terms``
+  """``(G, log q, lower, log T, log(1 - T))`` from :func:`log_terms`
   (the mixture axis at ``axis``); ``G = log T`` where ``lower`` (``T < 1/2``)
   else ``log(1 - T)``."""
   lse = lambda v: _logsumexp_k(log_r + v, axis)
   log_t, log_1mt, log_dens = lse(log_f), lse(log_s), lse(log_q)
   lower = log_t < log_1mt
   return jnp.where(lower, log_t, log_1mt), log_dens, lower, log_t, log_1mt
+
+
+def log_terms(conditional_terms, p: Params, z):
+  """``(log w_k(z_<d), log F_k, log S_k, log q_k)``, each ``[..., K, D]``, from
+  a family's ``conditional_terms(p, z) -> (log q_k, log F_k, log S_k)`` of
+  ``z_d`` given ``z_<d`` under each component."""
+  log_q, log_f, log_s = conditional_terms(p, z)
+  log_w = jax.nn.log_softmax(p.logits, axis=-1)[..., :, None]
+  return _responsibilities(log_w, log_q, -2, -1), log_f, log_s, log_q
+
+
+def graves_velocity(conditional_terms, event_ndims: int, p: Params, z, p_dot: Params):
+  r"""The implicit rule through Graves' transform, by a triangular solve.
+
+  ``z_dot = -(dT/dz)^-1 (dT/dphi . phi_dot)``, rows scaled in log space: with
+  ``T = exp(G)`` (lower side) or ``1 - exp(G)`` (upper side), ``dT_d = s_d
+  T'_d dG_d`` and the row ``d`` divided by the diagonal ``q(z_d | z_<d)`` is
+  ``a_d dG_d`` with ``a_d = s_d exp(G_d - log q_d)``: a unit lower triangular
+  system, ``D`` forward-mode columns per draw (``D = 1``: no solve).
+
+  Args:
+    conditional_terms: the family's ``(p, z) -> (log q_k, log F_k, log S_k)``.
+    event_ndims: 0 (univariate, ``z`` without an event axis) or 1.
+    p, z, p_dot: parameters, draws, parameter tangents.
+  """
+  zz = z if event_ndims else z[..., None]
+  g_of = lambda pp, x: _transform_of_terms(*log_terms(conditional_terms, pp, x))[0]
+  g, log_dens, lower = _transform_of_terms(*log_terms(conditional_terms, p, zz))[:3]
+  sign = jnp.where(lower, 1.0, -1.0).astype(zz.dtype)
+  finite = jnp.isfinite(log_dens) & jnp.isfinite(g)
+  ratio = jnp.exp(jnp.where(finite, g - log_dens, 0.0))
+  a = jnp.where(finite, sign * ratio, 0.0)
+  _, g_dot = jax.jvp(lambda pp: g_of(pp, zz), (p,), (p_dot,))
+  rhs = -a * jnp.broadcast_to(g_dot, zz.shape)
+  if not event_ndims or zz.shape[-1] == 1:
+    return rhs if event_ndims else rhs[..., 0]
+  size = zz.shape[-1]
+  along = lambda e: jax.jvp(lambda x: g_of(p, x), (zz,),
+                            (jnp.broadcast_to(e, zz.shape),))[1]
+  cols = jax.vmap(along)(jnp.eye(size, dtype=zz.dtype))  # [D(j), ..., D(i)]
+  jac = a[..., :, None] * jnp.moveaxis(cols, 0, -1)  # [..., i, j]
+  jac = jnp.where(jnp.tril(jnp.ones((size, size), bool), -1), jac, 0.0)
+  z_dot = jax.scipy.linalg.solve_triangular(
+      jac, rhs[..., None], lower=True, unit_diagonal=True)
+  return z_dot[..., 0]
 
 
 class Mixture:
@@ -149,6 +192,11 @@ class Mixture:
   True
   """
 
+  # Why one class of ~450 lines: a family object whose methods are the
+  # contract's members with their examples (half the lines), the component
+  # terms with their guarded branch, and the O(K D) forward substitution,
+  # which needs the component family. Graves' rule itself is the module
+  # function graves_velocity, shared with the full-covariance family.
   Params = Params
 
   def __init__(self, component: Any, event_ndims: int = 0):
@@ -271,52 +319,17 @@ class Mixture:
     index = utils.unbatched_index(jnp.any(bad).astype(jnp.int32), _any_in_batch)
     return jax.lax.switch(index, [self._component_terms, guarded], comps, zk)
 
-  def _log_terms(self, p: Params, z):
-    """``(log w_k(z_<d), log F_k, log S_k, log q_k)``, each ``[..., K, D]``."""
-    log_q, log_f, log_s = self._conditional_terms(p, z)
-    log_w = jax.nn.log_softmax(p.logits, axis=-1)[..., :, None]
-    return _responsibilities(log_w, log_q, -2, -1), log_f, log_s, log_q
-
-  def _transform(self, p: Params, z):
-    """``(G, log q, lower)``: ``G = log T`` where ``lower`` else ``log(1-T)``."""
-    return _transform_of_terms(*self._log_terms(p, z))[:3]
-
   # Components are independent products (log q_k(z_d) depends on z_d only),
-  # which the recurrence of _velocity relies on; MultivariateNormalMixture
-  # is not.
+  # which the forward substitution relies on; False forces the dense solve.
   _factorized = True
 
   def _velocity(self, p: Params, z, p_dot: Params):
-    """``z_dot = -(dT/dz)^-1 (dT/dphi . phi_dot)``, rows scaled in log space.
-
-    With ``T = exp(G)`` (lower side) or ``1 - exp(G)`` (upper side),
-    ``dT_d = s_d T'_d dG_d`` and the row ``d`` divided by the diagonal
-    ``q(z_d | z_<d)`` is ``a_d dG_d`` with ``a_d = s_d exp(G_d - log q_d)``:
-    a unit lower triangular system.
-    """
+    """The implicit rule: :meth:`_forward_substitution` for independent
+    products over ``D > 1``, else :func:`graves_velocity`."""
     if (self._factorized and self.event_ndims and z.shape[-1] > 1
         and p.logits.shape[-1] <= _UNROLL_K):
       return self._forward_substitution(p, z, p_dot)
-    zz = z if self.event_ndims else z[..., None]
-    g, log_dens, lower = self._transform(p, zz)
-    sign = jnp.where(lower, 1.0, -1.0).astype(zz.dtype)
-    finite = jnp.isfinite(log_dens) & jnp.isfinite(g)
-    ratio = jnp.exp(jnp.where(finite, g - log_dens, 0.0))
-    a = jnp.where(finite, sign * ratio, 0.0)
-    g_of = lambda pp, x: self._transform(pp, x)[0]
-    _, g_dot = jax.jvp(lambda pp: g_of(pp, zz), (p,), (p_dot,))
-    rhs = -a * jnp.broadcast_to(g_dot, zz.shape)
-    if not self.event_ndims or zz.shape[-1] == 1:
-      return rhs if self.event_ndims else rhs[..., 0]
-    size = zz.shape[-1]
-    along = lambda e: jax.jvp(lambda x: g_of(p, x), (zz,),
-                              (jnp.broadcast_to(e, zz.shape),))[1]
-    cols = jax.vmap(along)(jnp.eye(size, dtype=zz.dtype))  # [D(j), ..., D(i)]
-    jac = a[..., :, None] * jnp.moveaxis(cols, 0, -1)  # [..., i, j]
-    jac = jnp.where(jnp.tril(jnp.ones((size, size), bool), -1), jac, 0.0)
-    z_dot = jax.scipy.linalg.solve_triangular(
-        jac, rhs[..., None], lower=True, unit_diagonal=True)
-    return z_dot[..., 0]
+    return graves_velocity(self._conditional_terms, self.event_ndims, p, z, p_dot)
 
   def _event_major(self, p: Params, batch):
     """``(log w [K, 1, N], comps [K, D, N])`` with the ``N`` draws last
@@ -423,9 +436,8 @@ class Mixture:
     if not self.event_ndims:
       chosen = jax.tree.map(lambda v: v[..., 0], chosen)
     z = self.component.sample(key_z, chosen, shape, dtype)
-    # Every component must be valid, not only the one drawn.
-    valid = jnp.broadcast_to(self.is_valid(p), batch)
-    if self.event_ndims:
+    valid = jnp.all(jnp.isfinite(p.logits), axis=-1)  # (a component's own
+    if self.event_ndims:                                 # sampler masks its draws)
       valid = valid[..., None]
     return utils.mask_invalid(valid, z)
 
@@ -626,227 +638,6 @@ class Mixture:
     cshape = batch + (p.logits.shape[-1],) + event
     join = lambda v, fn: fn(jnp.broadcast_to(jnp.asarray(v, dtype), cshape), axis=k_axis)
     return _family.interval(join(sup.low, jnp.min), join(sup.high, jnp.max))
-
-
-class MultivariateNormalParams(NamedTuple):
-  """Full-covariance normal components (a pytree).
-
-  Attributes:
-    loc: means, shape ``batch + (K, D)``.
-    scale_tril: lower-triangular Cholesky factors ``L_k`` of the covariances
-      ``L_k L_k^T``, shape ``batch + (K, D, D)``; positive diagonal (the
-      strict upper triangle is ignored).
-
-  >>> from irt_jax import mixture
-  >>> c = mixture.MultivariateNormalParams([[0.0, 0.0]], [[[1.0, 0.0], [0.5, 1.0]]])
-  >>> c.loc
-  [[0.0, 0.0]]
-  """
-  loc: ArrayLike
-  scale_tril: ArrayLike
-
-
-class MultivariateNormalMixture(Mixture):
-  r"""Mixture of full-covariance multivariate normals (``mixture.multivariate_normal``).
-
-  Components ``N(loc_k, L_k L_k^T)``. Under component ``k`` the conditional
-  law of ``z_d`` given ``z_<d`` is normal with mean
-  ``loc_kd + sum_{j<d} L_kdj eps_kj`` and sd ``L_kdd``, where
-  ``eps_k = L_k^{-1}(z - loc_k)`` (forward substitution), so
-  ``F_k(z_d | z_<d) = Phi(eps_kd)``; Graves' transform
-  ``T_d = sum_k w_k(z_<d) Phi(eps_kd)`` with the responsibilities
-  ``w_k(z_<d) ∝ w_k N(z_<d; loc_k,<d, Sigma_k,<d<d)`` is triangular, and the
-  implicit rule is the same triangular solve per draw as for factorized
-  components. Gradients reach the logits, ``loc`` and every entry of
-  ``scale_tril``. (TFP's reparameterized mixture fails with such components,
-  its issue #1548.)
-
-  >>> import jax, jax.numpy as jnp
-  >>> from irt_jax import mixture
-  >>> mvn = mixture.multivariate_normal
-  >>> c = mixture.MultivariateNormalParams(jnp.array([[0.0, 0.0], [3.0, 3.0]]),
-  ...                                      jnp.array([[[1.0, 0.0], [0.5, 1.0]]] * 2))
-  >>> p = mixture.Params(jnp.zeros(2), c)
-  >>> mvn.sample(jax.random.key(0), p, (4,)).shape
-  (4, 2)
-  >>> g = jax.grad(lambda q: mvn.sample(jax.random.key(0), q, (100,)).mean())(p)
-  >>> g.components.scale_tril.shape
-  (2, 2, 2)
-  """
-
-  _factorized = False  # each coordinate's terms depend on z_<d via L^-1
-
-  def __init__(self):  # pylint: disable=super-init-not-called
-    self.component = "multivariate_normal"
-    self.event_ndims = 1
-    self.SUPPORT = (-float("inf"), float("inf"))
-    self.__name__ = "irt_jax.mixture.multivariate_normal"
-
-  def _prepare(self, params: Params, dtype=None):
-    if not isinstance(params, Params):
-      raise TypeError(f"params: expected irt_jax.mixture.Params, got "
-                      f"{type(params).__name__}")
-    comps = params.components
-    if not isinstance(comps, MultivariateNormalParams):
-      raise TypeError("components: expected irt_jax.mixture.MultivariateNormalParams"
-                      f", got {type(comps).__name__}")
-    dtype = utils.float_dtype(dtype, params.logits, *comps)
-    logits = utils.as_float("logits", params.logits, dtype)
-    loc = utils.as_float("components.loc", comps.loc, dtype)
-    tril = utils.as_float("components.scale_tril", comps.scale_tril, dtype)
-    if logits.ndim < 1:
-      raise ValueError(
-          f"logits: expected shape batch + (K,) with the mixture axis last, got "
-          f"shape {logits.shape}")
-    k = logits.shape[-1]
-    if loc.ndim < 2 or loc.shape[-2] != k:
-      raise ValueError(
-          f"components.loc: expected shape batch + (K, D) with K = {k} (from "
-          f"logits{list(logits.shape)}), got {loc.shape}")
-    size = loc.shape[-1]
-    if tril.ndim < 3 or tril.shape[-3:] != (k, size, size):
-      raise ValueError(
-          f"components.scale_tril: expected shape batch + (K, D, D) = "
-          f"batch + {(k, size, size)}, got {tril.shape}")
-    utils.check_finite("logits", logits)
-    utils.check_finite("components.loc", loc)
-    utils.check_finite("components.scale_tril", jnp.tril(tril))
-    utils.check_positive("components.scale_tril diagonal",
-                         jnp.diagonal(tril, axis1=-2, axis2=-1))
-    try:
-      batch = tuple(jnp.broadcast_shapes(logits.shape[:-1], loc.shape[:-2],
-                                         tril.shape[:-3]))
-    except ValueError as e:
-      raise ValueError(
-          f"logits{list(logits.shape)}, components.loc{list(loc.shape)} and "
-          f"components.scale_tril{list(tril.shape)}: batch shapes do not "
-          "broadcast") from e
-    return Params(logits, MultivariateNormalParams(loc, tril)), dtype, batch, (size,)
-
-  def _standardized(self, comps, z):
-    """``eps_k = L_k^{-1}(z - loc_k)`` and ``log diag L_k``, ``[..., K, D]``."""
-    diff = z[..., None, :] - comps.loc
-    tril = comps.scale_tril
-    # Forward substitution unrolled over the (static) event size with
-    # elementwise ops: no batched triangular-solve kernel (XLA:CPU was seen to
-    # stall on batched solves inside large second-order programs).
-    eps = []
-    for d in range(diff.shape[-1]):
-      acc = diff[..., d]
-      for j in range(d):
-        acc = acc - tril[..., d, j] * eps[j]
-      eps.append(acc / tril[..., d, d])
-    eps = jnp.stack(eps, axis=-1)
-    return eps, jnp.log(jnp.diagonal(tril, axis1=-2, axis2=-1))
-
-  def _conditional_terms(self, p: Params, z):
-    eps, log_diag = self._standardized(p.components, z)
-    log_q = -0.5 * eps * eps - log_diag - HALF_LOG_2PI
-    return log_q, log_ndtr(eps), log_ndtr(-eps)
-
-  def is_valid(self, params: Params) -> jax.Array:
-    """``True`` where the logits, means and Cholesky factors are valid.
-
-    >>> import jax.numpy as jnp
-    >>> from irt_jax import mixture
-    >>> c = mixture.MultivariateNormalParams(jnp.zeros((1, 2)), -jnp.eye(2)[None])
-    >>> mixture.multivariate_normal.is_valid(mixture.Params(jnp.zeros(1), c)).tolist()
-    False
-    """
-    return self._valid(_family.as_arrays(params))
-
-  def support(self, params: Params) -> _family.Support:
-    """All of ``R^D``.
-
-    >>> from irt_jax import mixture
-    >>> mixture.multivariate_normal.support(None).kind
-    'interval'
-    """
-    del params
-    return _family.REAL
-
-  def _valid(self, p: Params):
-    diag = jnp.diagonal(p.components.scale_tril, axis1=-2, axis2=-1)
-    ok = jnp.all(jnp.isfinite(p.logits), axis=-1)
-    ok &= jnp.all(jnp.isfinite(p.components.loc) & (diag > 0)
-                  & jnp.all(jnp.isfinite(jnp.tril(p.components.scale_tril)), -1),
-                  axis=(-2, -1))
-    return ok
-
-  def _raw_sample(self, key, p: Params, shape, dtype):
-    key_k, key_z = jax.random.split(key)
-    p = jax.lax.stop_gradient(p)
-    batch, size = shape[:-1], shape[-1]
-    idx = jax.random.categorical(key_k, p.logits, axis=-1, shape=batch)
-    k = p.logits.shape[-1]
-    loc = jnp.broadcast_to(p.components.loc, batch + (k, size))
-    tril = jnp.broadcast_to(jnp.tril(p.components.scale_tril), batch + (k, size, size))
-    loc = jnp.take_along_axis(loc, idx[..., None, None], axis=-2)[..., 0, :]
-    tril = jnp.take_along_axis(tril, idx[..., None, None, None], axis=-3)[..., 0, :, :]
-    eps = utils.padded_draw(jax.random.normal, key_z, shape, dtype)
-    z = loc + jnp.einsum("...ij,...j->...i", tril, eps)
-    valid = jnp.broadcast_to(self._valid(p), batch)[..., None]
-    return utils.mask_invalid(valid, z)
-
-  def log_prob(self, params: Params, z: ArrayLike) -> jax.Array:
-    r"""``log sum_k w_k N(z; loc_k, L_k L_k^T)``.
-
-    >>> import jax.numpy as jnp
-    >>> from irt_jax import mixture
-    >>> c = mixture.MultivariateNormalParams(jnp.zeros((1, 2)), jnp.eye(2)[None])
-    >>> p = mixture.Params(jnp.zeros(1), c)
-    >>> round(float(mixture.multivariate_normal.log_prob(p, jnp.zeros(2))), 6)
-    -1.837877
-    """
-    p, z = self._value(params, z)
-    eps, log_diag = self._standardized(p.components, z)
-    log_q = jnp.sum(-0.5 * eps * eps - log_diag - HALF_LOG_2PI, axis=-1)
-    return jax.nn.logsumexp(jax.nn.log_softmax(p.logits, axis=-1) + log_q, axis=-1)
-
-  def mean(self, params: Params) -> jax.Array:
-    r"""``sum_k w_k loc_k``.
-
-    >>> import jax.numpy as jnp
-    >>> from irt_jax import mixture
-    >>> c = mixture.MultivariateNormalParams(jnp.array([[0.0, 2.0], [2.0, 4.0]]),
-    ...                                      jnp.stack([jnp.eye(2)] * 2))
-    >>> mixture.multivariate_normal.mean(mixture.Params(jnp.zeros(2), c)).tolist()
-    [1.0, 3.0]
-    """
-    p, _, _, _ = self._prepare(params)
-    w = jax.nn.softmax(p.logits, axis=-1)[..., None]
-    return jnp.sum(w * p.components.loc, axis=-2)
-
-  def variance(self, params: Params) -> jax.Array:
-    r"""Per-coordinate variance ``sum_k w_k (Sigma_k,dd + loc_kd^2) - mean_d^2``.
-
-    >>> import jax.numpy as jnp
-    >>> from irt_jax import mixture
-    >>> c = mixture.MultivariateNormalParams(jnp.array([[0.0, 2.0], [2.0, 4.0]]),
-    ...                                      jnp.stack([jnp.eye(2)] * 2))
-    >>> mixture.multivariate_normal.variance(mixture.Params(jnp.zeros(2), c)).tolist()
-    [2.0, 2.0]
-    """
-    p, _, _, _ = self._prepare(params)
-    w = jax.nn.softmax(p.logits, axis=-1)[..., None]
-    var = jnp.sum(jnp.tril(p.components.scale_tril) ** 2, axis=-1)
-    m = p.components.loc
-    mu = jnp.sum(w * m, axis=-2, keepdims=True)
-    return jnp.sum(w * (var + (m - mu) ** 2), axis=-2)
-
-  def cdf(self, params, z):
-    """Not defined for multivariate mixtures (raises ``ValueError``).
-
-    >>> from irt_jax import mixture
-    >>> mixture.multivariate_normal.event_ndims
-    1
-    """
-    self._univariate("cdf")
-
-  log_cdf = log_sf = cdf
-
-
-multivariate_normal = MultivariateNormalMixture()
 
 
 def of(component: Any, event_ndims: int = 0) -> Mixture:

@@ -122,8 +122,10 @@ def sample(key: jax.Array, propose: Callable, params: Sequence[jax.Array],
     # The last buffer loops with its values kept local (one scatter at the
     # end: scatters inside an XLA loop are slow on CPU).
     buf_params = at(pending)
-    buf_init = jax.tree.map(lambda v: jnp.zeros(pending.shape + v.shape[1:], v.dtype),
-                            values)
+    # Taken from the round-0 values (their contents never leave the buffer
+    # unaccepted), not zeros: inside jax.shard_map the carry then varies over
+    # the same manual axes as the proposals the body writes into it.
+    buf_init = jax.tree.map(lambda v: v[jnp.minimum(pending, n - 1)], values)
 
     def buffer_cond(state):
       i, waiting, _ = state

@@ -145,7 +145,7 @@ def _log_tail(p: Params, z):
   log1p_r = jnp.log1p(r)
   log_x = jnp.log(df) - 2.0 * jnp.log(t_abs) - log1p_r
   x = jnp.where(tail, jnp.exp(log_x), 0.1)
-  c, _, _ = _special_beta._cf_with_partials(x, _special_beta._n_pairs(x.dtype),
+  c, _, _ = _special_beta.cf_with_partials(x, _special_beta.n_pairs(x.dtype),
                                             (a, 0.5))
   gammaln = jax.scipy.special.gammaln
   log_beta = gammaln(a) + gammaln(0.5) - gammaln(a + 0.5)

@@ -119,6 +119,11 @@ class Truncated:
   (True, 'irt_jax.truncated(irt_jax.normal)')
   """
 
+  # Why one class of ~400 lines: a family object (hashable, a static argument)
+  # whose methods are the contract's members with their examples (half the
+  # lines) and the log-space standardization that the sampler, the rule and
+  # cdf/log_prob share (_ends, _log_t). Its kernels are module functions in
+  # special/logspace.py and special/roots.py.
   Params = Params
   event_ndims = 0
 
@@ -186,10 +191,10 @@ class Truncated:
     bad = ~(np.maximum(lo_c, s0) < np.minimum(hi_c, s1))
     if np.any(bad):
       i = np.flatnonzero(bad.reshape(-1))[0]
+      at = lambda v: float(v.reshape(-1)[i])
       raise ValueError(
-          f"low, high: [{lo_c.reshape(-1)[i]!r}, {hi_c.reshape(-1)[i]!r}] does "
-          f"not meet the support ({s0.reshape(-1)[i]!r}, "
-          f"{s1.reshape(-1)[i]!r}) of {self._base_name}")
+          f"low, high: [{at(lo_c)!r}, {at(hi_c)!r}] does not meet the support "
+          f"({at(s0)!r}, {at(s1)!r}) of {self._base_name}")
 
   def _batch_shape(self, p: Params):
     return utils.broadcast_batch_shape(**_family.named_leaves(p.base), low=p.low,

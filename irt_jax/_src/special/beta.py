@@ -57,16 +57,9 @@ import jax.numpy as jnp
 from jax import lax
 from jax.scipy.special import polygamma
 
+from irt_jax._src.special.common import STIRLING, compute_dtype, out_dtype
+
 __all__ = ["beta_velocity", "digamma_difference"]
-
-
-def _compute_dtype(*args):
-  dtype = jnp.result_type(*args)
-  if not jnp.issubdtype(dtype, jnp.floating):
-    dtype = jax.dtypes.canonicalize_dtype(jnp.float64)
-  if jnp.finfo(dtype).bits < 32:
-    dtype = jnp.float32
-  return dtype
 
 
 # Below this max(a, b) far fewer terms converge: measured against 400 pairs
@@ -75,7 +68,7 @@ def _compute_dtype(*args):
 SMALL_CONCENTRATION = 10.0
 
 
-def _n_pairs(dtype, small: bool = False) -> int:
+def n_pairs(dtype, small: bool = False) -> int:
   """Number of (odd, even) continued-fraction term pairs for a dtype, for
   concentrations up to the band (3000) or, if ``small``, up to
   :data:`SMALL_CONCENTRATION`."""
@@ -84,10 +77,6 @@ def _n_pairs(dtype, small: bool = False) -> int:
   return 32 if small else 96
 
 
-# B_{2k} / (2k), k = 1..7: psi(z) ~ log z - 1/(2z) - sum_k c_k z^(-2k)
-# (Abramowitz & Stegun 6.3.18).
-_PSI_ASYMPTOTIC = (1.0 / 12, -1.0 / 120, 1.0 / 252, -1.0 / 240, 1.0 / 132,
-                   -691.0 / 32760, 1.0 / 12)
 
 
 def digamma_difference(z, h):
@@ -123,7 +112,7 @@ def digamma_difference(z, h):
   series = jnp.zeros_like(acc)
   zpow = jnp.ones_like(acc)
   wpow = jnp.ones_like(acc)
-  for k, c in enumerate(_PSI_ASYMPTOTIC, start=1):
+  for k, c in enumerate(STIRLING, start=1):
     zpow = zpow * inv2
     wpow = wpow * winv2
     term = jnp.where(near, zpow * jnp.expm1(-2 * k * l1_near), wpow - zpow)
@@ -189,7 +178,7 @@ def _coefficients_hoisted(ab, ba, swap, n_pairs):
   return coefficients
 
 
-def _cf_with_partials(u, n_pairs, ab, ba=None, swap=None):
+def cf_with_partials(u, n_pairs, ab, ba=None, swap=None):
   """Continued fraction ``C(p, q, u)`` of DLMF 8.17.22 and ``dC/dp, dC/dq``,
   with ``(p, q) = ab``, or ``ba`` where ``swap`` (``p, q`` broadcast
   against ``u``).
@@ -235,7 +224,7 @@ def _cf_with_partials(u, n_pairs, ab, ba=None, swap=None):
 
 
 def bracket_digammas(a, b):
-  """The digamma differences :func:`_cf_brackets` needs, for both sides:
+  """The digamma differences :func:`cf_brackets` needs, for both sides:
   ``psi(a+b) - psi(a+1)``, ``psi(a+b) - psi(b)``, ``psi(a+b) - psi(b+1)``,
   ``psi(a+b) - psi(a)``. They depend on the parameters only: computed at the
   parameters' shape, they are not repeated for every draw."""
@@ -243,7 +232,7 @@ def bracket_digammas(a, b):
           digamma_difference(b + 1, a - 1), digamma_difference(a, b))
 
 
-def _cf_brackets(a, b, x, y, log_x, log_y, n_pairs, digammas):
+def cf_brackets(a, b, x, y, log_x, log_y, n_pairs, digammas):
   """Brackets of the module formula on the fast-converging side.
 
   Returns ``(swap, p, bp, bq)``: with ``(p, q, u, v) = (a, b, x, y)`` if not
@@ -258,7 +247,7 @@ def _cf_brackets(a, b, x, y, log_x, log_y, n_pairs, digammas):
   u = jnp.where(swap, y, x)
   lu = jnp.where(swap, log_y, log_x)
   lv = jnp.where(swap, log_x, log_y)
-  c, cp, cq = _cf_with_partials(u, n_pairs, (a, b), (b, a), swap)
+  c, cp, cq = cf_with_partials(u, n_pairs, (a, b), (b, a), swap)
   # psi(p+q) - psi(p+1) and psi(p+q) - psi(q), each free of cancellation.
   da1, db0, db1, da0 = digammas
   bp = (lu + jnp.where(swap, db1, da1)) * c + cp
@@ -343,16 +332,14 @@ def beta_velocity(a, b, x):
   >>> round(float(dx_da), 6), round(float(-0.25 * jnp.log(0.25) / 2), 6)
   (0.173287, 0.173287)
   """
-  out_dtype = jnp.result_type(a, b, x)
-  if not jnp.issubdtype(out_dtype, jnp.floating):
-    out_dtype = jax.dtypes.canonicalize_dtype(jnp.float64)
-  dtype = _compute_dtype(a, b, x)
+  result_dtype = out_dtype(a, b, x)
+  dtype = compute_dtype(a, b, x)
   a, b, x = (jnp.asarray(v, dtype) for v in (a, b, x))
   # a and b keep their own shape (usually smaller than the draws'): what
   # depends on them alone is computed once per parameter, not once per draw.
   x = jnp.broadcast_to(x, jnp.broadcast_shapes(a.shape, b.shape, x.shape))
   da, db = _beta_velocity(a, b, x)
-  return da.astype(out_dtype), db.astype(out_dtype)
+  return da.astype(result_dtype), db.astype(result_dtype)
 
 
 def _beta_velocity(a, b, x):
@@ -379,8 +366,8 @@ def _beta_velocity(a, b, x):
   small = jnp.all(jnp.maximum(sa, sb) <= SMALL_CONCENTRATION)
   da, db = lax.cond(
       small,
-      functools.partial(_fraction_velocity, n_pairs=_n_pairs(dtype, small=True)),
-      functools.partial(_fraction_velocity, n_pairs=_n_pairs(dtype), band=True),
+      functools.partial(_fraction_velocity, n_pairs=n_pairs(dtype, small=True)),
+      functools.partial(_fraction_velocity, n_pairs=n_pairs(dtype), band=True),
       sa, sb, sx, sy, log_x, log_y, bracket_digammas(sa, sb))
   da = jnp.clip(da, -big, big)
   db = jnp.clip(db, -big, big)
@@ -394,7 +381,7 @@ def _fraction_velocity(a, b, x, y, log_x, log_y, digammas, n_pairs, band=False):
   """The module formula's ``(dx/da, dx/db)`` by a fraction of ``n_pairs``
   pairs; with ``band``, the Cornish-Fisher velocity where ``a + b`` is large
   and ``x`` within 3 standard deviations of the switch point."""
-  swap, p, bp, bq = _cf_brackets(a, b, x, y, log_x, log_y, n_pairs, digammas)
+  swap, p, bp, bq = cf_brackets(a, b, x, y, log_x, log_y, n_pairs, digammas)
   scale = (x / p) * y
   vp = -scale * bp
   vq = -scale * bq

@@ -85,6 +85,8 @@ import jax.numpy as jnp
 import numpy as np
 from jax.typing import ArrayLike
 
+from irt_jax._src.special.common import STIRLING, horner
+
 __all__ = ["gamma_log_velocity", "gamma_velocity"]
 
 # Coefficients of W(eta, s) = sum_k s^k sum_j c[k][j] (eta - _ETA_CENTER)^j,
@@ -92,42 +94,6 @@ __all__ = ["gamma_log_velocity", "gamma_velocity"]
 # rational arithmetic; rows truncated where |c| s_max^k 0.73^j drops below the
 # working precision (float32: a >= 5; float64: a >= 8).
 _ETA_CENTER = -0.28
-_TEMME_F32 = (
-    (  # s^0
-        1.1540277615798527, -0.603799404041868, 0.2052583892587303,
-        -0.05031809172213093, 0.007932960099234856, -0.00011082379149481456,
-        -0.0003950138328609724, 0.00013295375580070124, -1.7310219801550098e-05,
-        -3.709394802749343e-06, 2.638205259733178e-06, -6.69402008729426e-07,
-    ),
-    (  # s^1
-        0.19178662693712153, -0.0962268737257768, 0.023621302063312775,
-        -0.0008456106399609074, -0.001796051223132362, 0.0007672197478821417,
-        -0.00012709494550860757, -2.4177171011252575e-05, 2.2090127989589068e-05,
-        -6.562378365117197e-06, 5.171639085527428e-07,
-    ),
-    (  # s^2
-        0.0162274368185636, 0.003390251838541568, -0.007470794233537297,
-        0.003663232921661012, -0.000743212837195479, -0.0001446840651723061,
-        0.00016381354132090985, -5.6905545453428564e-05, 5.900602749613524e-06,
-        4.064428958349091e-06, -2.4828421187988256e-06,
-    ),
-    (  # s^3
-        -0.0121080422805056, 0.010119807809174975, -0.003106753413600217,
-        -0.00047822166006536036, 0.0008757095207006074, -0.0003827561686601848,
-        5.565231969219689e-05, 3.016963462603105e-05, -2.2893664282538453e-05,
-        6.909846090892143e-06,
-    ),
-    (  # s^4
-        -0.003398173812560986, -0.0013611098844496813, 0.0031265918218852605,
-        -0.0018124132743730789, 0.0003746105235512468, 0.00016672658145895243,
-        -0.00016640009603430077, 6.0899375854009246e-05,
-    ),
-    (  # s^5
-        0.004861106730177434, -0.004971703262832456, 0.001662630572452786,
-        0.0005863874223135671, -0.0008830195892185537, 0.00041207495352589655,
-    ),
-)
-
 _TEMME_F64 = (
     (  # s^0
         1.1540277615798527, -0.603799404041868, 0.2052583892587303,
@@ -261,6 +227,9 @@ _TEMME_F64 = (
     ),
 )
 
+# float32 keeps the first rows and terms: the same coefficients, fewer of them.
+_TEMME_F32 = tuple(row[:n] for row, n in zip(_TEMME_F64, (12, 11, 11, 10, 8, 6)))
+
 
 class _Config(NamedTuple):
   a_temme: float      # Temme's expansion for a >= a_temme ...
@@ -303,15 +272,7 @@ def _recip_jvp(primals, tangents):
   return r, -jnp.minimum(r * r, jnp.finfo(r.dtype).max) * a_dot
 
 
-def _horner(coeffs, u):
-  acc = jnp.full_like(u, coeffs[-1])
-  for c in coeffs[-2::-1]:
-    acc = acc * u + c
-  return acc
-
-
 _EULER = 0.57721566490153286061
-_STIRLING = (1 / 12, -1 / 120, 1 / 252, -1 / 240, 1 / 132, -691 / 32760, 1 / 12)
 
 
 def _digamma1p(a, m):
@@ -330,9 +291,9 @@ def _digamma1p(a, m):
   z1 = float(m + 1)
   z2 = a + z1
   i2 = 1 / (z2 * z2)
-  terms = _STIRLING[:5] if m < 10 else _STIRLING
+  terms = STIRLING[:5] if m < 10 else STIRLING
   corr = (float(np.polyval(terms[::-1], z1 ** -2)) / z1 ** 2
-          - _horner(terms, i2) * i2)
+          - horner(terms, i2) * i2)
   tail = jnp.log1p(a / z1) + 0.5 * a / (z1 * z2) + corr
   return (s + tail) - _EULER
 
@@ -341,7 +302,7 @@ def _psi1_minus_log(a):
   """``ψ(a+1) - log a`` by Stirling's series; accurate for ``a >= 5``."""
   s = 1 / a
   s2 = s * s
-  tail = _horner(_STIRLING, s2)
+  tail = horner(STIRLING, s2)
   return 0.5 * s - s2 * tail
 
 
@@ -384,15 +345,15 @@ def _temme(a, w, cfg):
   small = jnp.abs(w) < cfg.w_switch
   ws = jnp.where(small, w, 0.0)
   # g(w) = 2 (w - log1p w) / w^2 = sum_{m>=2} 2 (-1)^m w^(m-2) / m
-  g_series = _horner(tuple(2.0 * (-1) ** m / m for m in range(2, cfg.n_w + 2)), ws)
+  g_series = horner(tuple(2.0 * (-1) ** m / m for m in range(2, cfg.n_w + 2)), ws)
   wb = jnp.where(small, 0.5, w)
   g_direct = 2 * (wb - jnp.log1p(wb)) / (wb * wb)
   eta = w * jnp.sqrt(jnp.where(small, g_series, g_direct))
   u = eta - _ETA_CENTER
   s = 1 / a
-  acc = _horner(cfg.temme[-1], u)
+  acc = horner(cfg.temme[-1], u)
   for row in cfg.temme[-2::-1]:
-    acc = acc * s + _horner(row, u)
+    acc = acc * s + horner(row, u)
   return s * acc
 
 

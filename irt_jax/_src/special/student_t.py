@@ -60,13 +60,13 @@ from __future__ import annotations
 
 import functools
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
 from irt_jax._src import utils
 from irt_jax._src.special import beta as _beta
+from irt_jax._src.special.common import compute_dtype, out_dtype
 
 __all__ = ["student_t_velocity"]
 
@@ -208,8 +208,8 @@ def _beta_route_velocity(nu, t_abs, digammas):
   log_x = jnp.where(inner, -l1q, log_nu - 2.0 * log_t - l1r)
   log_y = jnp.where(inner, 2.0 * log_t - log_nu - l1q, -l1r)
   # a = nu / 2 < 10 and b = 1/2 here: the short fraction converges.
-  swap, _, bp, bq = _beta._cf_brackets(a, b, x, y, log_x, log_y,
-                                       _beta._n_pairs(dtype, small=True), digammas)
+  swap, _, bp, bq = _beta.cf_brackets(a, b, x, y, log_x, log_y,
+                                       _beta.n_pairs(dtype, small=True), digammas)
   direct = (t_abs / (2.0 * nu)) * (1.0 + bp)
   swapped = (0.5 * t_abs) * (1.0 / nu - bq)
   return jnp.where(swap, swapped, direct)
@@ -268,10 +268,8 @@ def student_t_velocity(df, t):
   >>> float(student_t_velocity(2.0, -1.0)) == -float(student_t_velocity(2.0, 1.0))
   True
   """
-  out_dtype = jnp.result_type(df, t)
-  if not jnp.issubdtype(out_dtype, jnp.floating):
-    out_dtype = jax.dtypes.canonicalize_dtype(jnp.float64)
-  dtype = _beta._compute_dtype(df, t)
+  result_dtype = out_dtype(df, t)
+  dtype = compute_dtype(df, t)
   nu, t = (jnp.asarray(v, dtype) for v in (df, t))
   shape = jnp.broadcast_shapes(nu.shape, t.shape)
   # Everything that depends on df alone stays at df's own shape (usually a
@@ -294,4 +292,4 @@ def student_t_velocity(df, t):
   index = utils.unbatched_index(index.astype(jnp.int32), _common_route)
   v = lax.switch(index, branches, nu_valid, use_quad, nu_q, nu_b, digammas,
                  jnp.broadcast_to(t, shape))
-  return v.astype(out_dtype)
+  return v.astype(result_dtype)

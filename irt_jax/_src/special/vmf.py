@@ -83,6 +83,8 @@ import jax.numpy as jnp
 import numpy as np
 from jax.typing import ArrayLike
 
+from irt_jax._src.special.common import horner
+
 __all__ = ["log_bessel_ive", "bessel_ratio", "w_velocity"]
 
 _SERIES_RADIUS = 30.0  # R = sqrt(nu^2 + kappa^2) below: ascending series.
@@ -121,13 +123,6 @@ def _terms(dtype) -> int:
   return 14 if jnp.finfo(dtype).bits > 32 else 6
 
 
-def _horner(coefs, x):
-  out = jnp.zeros_like(x) + coefs[-1]
-  for c in coefs[-2::-1]:
-    out = out * x + c
-  return out
-
-
 def _debye(nu, kappa):
   """``(log ive, A, B)`` by the uniform expansion (valid for ``R >= 30``)."""
   u, m = _debye_tables(_terms(kappa.dtype))
@@ -136,8 +131,8 @@ def _debye(nu, kappa):
   s_sum = jnp.zeros_like(r)
   m_sum = jnp.zeros_like(r)
   for k in range(len(u) - 1, -1, -1):  # Horner in eps.
-    s_sum = s_sum * eps + _horner(u[k], p)
-    m_sum = m_sum * eps + _horner(m[k], p)
+    s_sum = s_sum * eps + horner(u[k], p)
+    m_sum = m_sum * eps + horner(m[k], p)
   log_ive = (nu * nu / (r + kappa) + nu * jnp.log(kappa / (nu + r))
              - 0.5 * jnp.log(2 * np.pi * r) + jnp.log(s_sum))
   corr = kappa / (r * r) * m_sum / s_sum

@@ -75,6 +75,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from irt_jax._src import utils
+from irt_jax._src.special.common import compute_dtype, out_dtype
 
 __all__ = ["von_mises_cdf", "von_mises_sf", "von_mises_velocity",
            "mean_resultant_length", "circular_variance"]
@@ -131,19 +132,6 @@ def _gauss_legendre(n: int):
   return 0.5 * (x + 1.0), 0.5 * w     # nodes and weights on [0, 1]
 
 
-def _out_dtype(*args):
-  args = [np.asarray(a) if isinstance(a, (list, tuple)) else a for a in args]
-  dtype = jnp.result_type(*args)
-  if not jnp.issubdtype(dtype, jnp.floating):
-    dtype = jax.dtypes.canonicalize_dtype(jnp.float64)
-  return dtype
-
-
-def _compute_dtype(*args):
-  dtype = _out_dtype(*args)
-  return jnp.float32 if jnp.finfo(dtype).bits < 32 else dtype
-
-
 def _trapezoid_circular_variance(kappa, panels: int):
   """``1 - I1/I0 = int e^(-2 kappa s^2) 2 s^2 dt / int e^(-2 kappa s^2) dt``,
   ``s = sin(t/2)``, ``t`` in ``[0, pi]``: both integrands are positive (no
@@ -185,7 +173,7 @@ def _prepare(x, kappa):
   """``x`` broadcast against ``kappa``; ``(kappa, 1 - A, i0e)`` at
   ``kappa``'s own shape (once per parameter, not once per draw: XLA
   broadcasts them inside the per-draw fusion)."""
-  dtype = _compute_dtype(x, kappa)
+  dtype = compute_dtype(x, kappa)
   x, kappa = (jnp.asarray(v, dtype) for v in (x, kappa))
   kappa_ok = (kappa >= 0) & jnp.isfinite(kappa)
   k = jnp.where(kappa_ok, kappa, 1.0)
@@ -326,7 +314,7 @@ def von_mises_velocity(x, kappa):
   """
   xs, kp, valid = _prepare(x, kappa)
   v = jnp.where(valid, _velocity(xs, kp), jnp.nan)
-  return v.astype(_out_dtype(x, kappa))
+  return v.astype(out_dtype(x, kappa))
 
 
 def von_mises_cdf(x, kappa):
@@ -347,7 +335,7 @@ def von_mises_cdf(x, kappa):
   """
   xs, kp, valid = _prepare(x, kappa)
   f, _ = _cdf_sf(xs, kp)
-  return jnp.where(valid, f, jnp.nan).astype(_out_dtype(x, kappa))
+  return jnp.where(valid, f, jnp.nan).astype(out_dtype(x, kappa))
 
 
 def von_mises_sf(x, kappa):
@@ -358,7 +346,7 @@ def von_mises_sf(x, kappa):
   """
   xs, kp, valid = _prepare(x, kappa)
   _, s = _cdf_sf(xs, kp)
-  return jnp.where(valid, s, jnp.nan).astype(_out_dtype(x, kappa))
+  return jnp.where(valid, s, jnp.nan).astype(out_dtype(x, kappa))
 
 
 def mean_resultant_length(kappa):
@@ -367,10 +355,10 @@ def mean_resultant_length(kappa):
   >>> round(float(mean_resultant_length(2.0)), 6)
   0.697775
   """
-  k = jnp.asarray(kappa, _compute_dtype(kappa))
+  k = jnp.asarray(kappa, compute_dtype(kappa))
   valid = (k >= 0) & jnp.isfinite(k)
   a, _ = _resultant(jnp.where(valid, k, 1.0))
-  return jnp.where(valid, a, jnp.nan).astype(_out_dtype(kappa))
+  return jnp.where(valid, a, jnp.nan).astype(out_dtype(kappa))
 
 
 def circular_variance(kappa):
@@ -379,7 +367,7 @@ def circular_variance(kappa):
   >>> round(float(circular_variance(1e6) * 2e6), 6)
   1.0
   """
-  k = jnp.asarray(kappa, _compute_dtype(kappa))
+  k = jnp.asarray(kappa, compute_dtype(kappa))
   valid = (k >= 0) & jnp.isfinite(k)
   _, c = _resultant(jnp.where(valid, k, 1.0))
-  return jnp.where(valid, c, jnp.nan).astype(_out_dtype(kappa))
+  return jnp.where(valid, c, jnp.nan).astype(out_dtype(kappa))

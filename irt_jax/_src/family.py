@@ -224,10 +224,9 @@ def as_arrays(params: Any) -> Any:
 def named_leaves(params: Any, prefix: str = "") -> dict[str, Any]:
   """``{name: leaf}`` of a parameter pytree (field names for a ``Params``,
   key paths otherwise), for shape messages."""
-  if hasattr(params, "_fields"):
-    return {prefix + f: v for f, v in zip(params._fields, params)}
   flat, _ = jax.tree_util.tree_flatten_with_path(params)
-  return {prefix + (jax.tree_util.keystr(path) or "params"): v for path, v in flat}
+  return {prefix + (jax.tree_util.keystr(path).lstrip(".") or "params"): v
+          for path, v in flat}
 
 
 def interior(support: Support, dtype: Any) -> jax.Array:

@@ -18,11 +18,11 @@ demo: $(VENV)/.installed
 	$(PY) notebooks/demo.py
 
 test: $(VENV)/.installed
-	$(PY) -m pytest -q -n 2 --durations=15
+	$(PY) -m pytest -q -n 2 --dist loadgroup --durations=15
 
 # The edit loop: the contract battery, the public API and the doctests (about 2 min).
 quick: $(VENV)/.installed
-	$(PY) -m pytest -q -n 2 tests/test_contract.py tests/test_public_api.py tests/test_api.py irt_jax
+	$(PY) -m pytest -q -n 2 --dist loadgroup tests/test_contract.py tests/test_public_api.py tests/test_api.py irt_jax
 
 # Executed .ipynb beside each teaching notebook (outputs and figures embedded).
 notebooks: $(VENV)/.installed

@@ -7,6 +7,8 @@ from irt_jax._src.beta import cdf as cdf
 from irt_jax._src.beta import log_cdf as log_cdf
 from irt_jax._src.beta import log_sf as log_sf
 from irt_jax._src.beta import log_prob as log_prob
+from irt_jax._src.beta import velocity as velocity
+from irt_jax._src.beta import log_terms as log_terms
 from irt_jax._src.beta import mean as mean
 from irt_jax._src.beta import variance as variance
 from irt_jax._src.beta import event_ndims as event_ndims
@@ -14,4 +16,4 @@ from irt_jax._src.beta import is_valid as is_valid
 from irt_jax._src.beta import support as support
 from irt_jax._src.beta import validate as validate
 
-__all__ = ["Params", "sample", "SUPPORT", "cdf", "log_cdf", "log_sf", "log_prob", "mean", "variance", "event_ndims", "is_valid", "support", "validate"]
+__all__ = ["Params", "sample", "SUPPORT", "cdf", "log_cdf", "log_sf", "log_prob", "velocity", "log_terms", "mean", "variance", "event_ndims", "is_valid", "support", "validate"]

@@ -178,6 +178,14 @@ NAMES = list(CASES)
 ONE_D = [n for n in NAMES if CASES[n].family.event_ndims == 0]
 
 
+def _grouped(names):
+  """Cases of one family in one xdist group (``make test`` runs
+  ``--dist loadgroup``): parameter regimes of a family build the same XLA
+  programs, which the compilation cache then compiles once."""
+  group = lambda n: getattr(CASES[n].family, "__name__", repr(CASES[n].family))
+  return [pytest.param(n, marks=pytest.mark.xdist_group(group(n))) for n in names]
+
+
 def _leaves(p):
   return [float(v) for v in np.concatenate([np.ravel(np.asarray(x, np.float64))
                                             for x in jax.tree.leaves(p)])]
@@ -194,7 +202,7 @@ def _in_support(case, p, z):
 
 # ---------------------------------------------------------------------- the battery
 
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", _grouped(NAMES))
 def test_meets_the_contract(name):
   case = CASES[name]
   family = fam.check(case.family, univariate=case.family.event_ndims == 0)
@@ -207,8 +215,29 @@ def test_meets_the_contract(name):
       assert result.attempted and not result.failed, (name, member, result)
 
 
+@pytest.mark.parametrize("name", _grouped([n for n in ONE_D
+                                            if hasattr(CASES[n].family, "log_terms")
+                                            or hasattr(CASES[n].family, "velocity")]))
+def test_hooks_equal_what_they_fuse(name):
+  """``log_terms`` = (log_prob, log_cdf, log_sf), derivatives included;
+  ``velocity`` = -(dF/dparams . t) / q (what truncation takes from it)."""
+  family = CASES[name].family
+  p = CASES[name].params(jnp.float64)
+  z = family.sample(KEY, p, (4,))
+  t = jax.tree.map(lambda v: jnp.full_like(v, 0.7), p)
+  separate = lambda q, x: (family.log_prob(q, x), family.log_cdf(q, x), family.log_sf(q, x))
+  if hasattr(family, "log_terms"):
+    want = jax.jvp(separate, (p, z), (t, jnp.full_like(z, 0.3)))
+    got = jax.jvp(family.log_terms, (p, z), (t, jnp.full_like(z, 0.3)))
+    chex.assert_trees_all_close(got, want, rtol=1e-10, atol=1e-12)
+  if hasattr(family, "velocity"):
+    _, f_dot = jax.jvp(lambda q: family.cdf(q, z), (p,), (t,))
+    np.testing.assert_allclose(family.velocity(p, z, t),
+                               -f_dot / jnp.exp(family.log_prob(p, z)), rtol=1e-9)
+
+
 @pytest.mark.parametrize("dtype", [jnp.float32, jnp.float64])
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", _grouped(NAMES))
 def test_draws_shape_dtype_support_and_law(name, dtype):
   case = CASES[name]
   p = case.params(dtype)
@@ -250,7 +279,7 @@ class JitEagerVmapTest(chex.TestCase):
     chex.assert_trees_all_close(by_param[0], want, rtol=1e-12)
 
 
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", _grouped(NAMES))
 def test_gradients_per_draw_and_of_the_mean(name):
   """One program: parameters broadcast to one set per draw, so the gradient of
   the sum of the draws holds every draw's own gradient (a case's parameter
@@ -287,7 +316,7 @@ def test_gradients_per_draw_and_of_the_mean(name):
                                  err_msg=f"{name}: parameter leaf {i}")
 
 
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", _grouped(NAMES))
 def test_second_order_from_one_rule(name):
   case = CASES[name]
   p = case.params(jnp.float64)
@@ -302,7 +331,7 @@ def _total(tree):
   return sum(jnp.sum(v) for v in jax.tree.leaves(tree))
 
 
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", _grouped(NAMES))
 def test_invalid_parameters(name):
   case = CASES[name]
   bad = case.invalid()

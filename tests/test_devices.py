@@ -145,7 +145,7 @@ SHARD_MAP = textwrap.dedent("""
         def grad_one(key, t, mode="vjp"):
             fam, _ = make(t)
             return jax.grad(lambda s: jnp.mean(fam.sample(key, make(s)[1], (64,), mode=mode)))(t)
-        want = np.array([grad_one(keys[0], 2.0), grad_one(keys[1], 2.0)])
+        want = np.asarray(jax.jit(jax.vmap(grad_one, (0, None)))(keys, 2.0))
         for mode in ("vjp", "jvp"):   # both rules against the unsharded vjp rule
             # Parameters replicated: shard_map sums the cotangent of a replicated
             # input over the devices, so each device holds the total.

@@ -37,8 +37,12 @@ Optional: ``mean(params)``, ``variance(params)`` in closed form; and hooks a
 family may provide to make composites faster or more exact (each has a
 generic fallback or is simply not offered):
 
-* ``log_terms(params, x) -> (log q, log F, log S)`` evaluated together
-  (:func:`log_terms` falls back to the three separate functions);
+* ``log_terms(params, x) -> (log q, log F, log S)`` evaluated together,
+  derivatives included (:func:`log_terms` falls back to the three separate
+  functions; :func:`irt_jax._src.implicit.cdf_with_rule` builds it);
+* ``velocity(params, z, params_dot) -> z_dot``: the family's implicit rule
+  (finite wherever the density is positive); truncation uses it at the draw
+  and at the bounds instead of differentiating ``log_cdf`` and ``log_sf``;
 * ``approx_quantile(params, log_p, upper)``: a first guess ``x`` with
   ``log F(x) ~= log_p`` (``upper``: ``log S(x) ~= log_p``), ``log_p <=
   log 1/2``, for the truncation's root solver;

@@ -159,7 +159,7 @@ def _sf_value(p: Params, z):
 
 # CDFs differentiable in the parameters through the sampler's own rule (JAX's
 # gammainc derivative in a is the 6e-4-accurate one this library replaces).
-_cdf, _log_cdf, _log_sf = _implicit.cdf_with_rule(
+_cdf, _log_cdf, _log_sf, _log_terms = _implicit.cdf_with_rule(
     _standardize, _sf_value, _log_density, _velocity)
 
 SUPPORT = (0.0, float("inf"))
@@ -261,6 +261,39 @@ def log_sf(params: Params, z: ArrayLike) -> jax.Array:
   """
   p, dtype = _prepare(params)
   return _log_sf(p, jnp.asarray(z, dtype))
+
+
+def log_terms(params: Params, z: ArrayLike) -> tuple[jax.Array, jax.Array, jax.Array]:
+  """``(log_prob, log_cdf, log_sf)`` at ``z`` evaluated together, with their
+  derivatives from one evaluation of the rule (the family contract's fused
+  hook, which truncation and mixtures use).
+
+  >>> import irt_jax as irt
+  >>> p = irt.gamma.Params(2.0, 1.0)
+  >>> [round(float(v), 6) for v in irt.gamma.log_terms(p, 1.0)] == [
+  ...     round(float(f(p, 1.0)), 6) for f in (irt.gamma.log_prob, irt.gamma.log_cdf, irt.gamma.log_sf)]
+  True
+  """
+  p, dtype = _prepare(params)
+  return _log_terms(p, jnp.asarray(z, dtype))
+
+
+def velocity(params: Params, z: ArrayLike, params_dot: Params) -> jax.Array:
+  """The implicit rule at ``z``: ``dz/dparams . params_dot = -(dF/dparams .
+  params_dot) / q(z)``, what :func:`sample` differentiates with (the family
+  contract's ``velocity`` hook, which truncation uses).
+
+  >>> import irt_jax as irt
+  >>> p = irt.gamma.Params(2.0, 1.0)
+  >>> dz = irt.gamma.velocity(p, 1.0, irt.gamma.Params(1.0, 0.0))
+  >>> import jax  # the same as differentiating the CDF at fixed u
+  >>> dF = jax.jvp(lambda q: irt.gamma.cdf(q, 1.0), (p,), (irt.gamma.Params(1.0, 0.0),))[1]
+  >>> round(float(dz + dF / jax.numpy.exp(irt.gamma.log_prob(p, 1.0))), 9) == 0
+  True
+  """
+  p, dtype = _prepare(params)
+  p_dot = jax.tree.map(lambda v: jnp.asarray(v, dtype), params_dot)
+  return _velocity(p, jnp.asarray(z, dtype), p_dot)
 
 
 def log_prob(params: Params, z: ArrayLike) -> jax.Array:

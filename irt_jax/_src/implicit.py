@@ -163,10 +163,12 @@ def velocity_from_autoregressive(standardize: StandardizationFn) -> Velocity:
 
 
 class CdfFunctions(NamedTuple):
-  """A 1-D family's ``cdf``, ``log_cdf`` and ``log_sf``, each ``fn(params, z)``."""
+  """A 1-D family's ``cdf``, ``log_cdf``, ``log_sf`` and fused ``log_terms``,
+  each ``fn(params, z)``."""
   cdf: StandardizationFn
   log_cdf: StandardizationFn
   log_sf: StandardizationFn
+  log_terms: Callable[[PyTree, jax.Array], tuple[jax.Array, jax.Array, jax.Array]]
 
 
 def cdf_with_rule(cdf_value: StandardizationFn,
@@ -202,24 +204,27 @@ def cdf_with_rule(cdf_value: StandardizationFn,
   Returns:
     :class:`CdfFunctions`, each with a ``jax.custom_jvp`` in both arguments
     (so also reverse mode and, through the velocity's own derivatives,
-    higher order).
+    higher order). ``log_terms(params, z) -> (log q, log F, log S)`` is the
+    family contract's fused hook: one ``F``, one ``S`` and one velocity for
+    all three and their derivatives (a composite that differentiates the
+    separate functions evaluates each of them twice and the velocity twice).
   """
 
-  def tail_or(value, index, params, z):
-    if log_tail is None:
-      return value
-    tail = log_tail(params, z)[index]
-    return jnp.where(jnp.isnan(tail), value, tail)
-
-  def log_cdf_value(params, z):
+  def log_pair(params, z):
     f, s = cdf_value(params, z), sf_value(params, z)
-    return tail_or(jnp.where(f < 0.5, jnp.log(jnp.where(f < 0.5, f, 1.0)),
-                             jnp.log1p(-jnp.where(f < 0.5, 0.0, s))), 0, params, z)
+    lf = jnp.where(f < 0.5, jnp.log(jnp.where(f < 0.5, f, 1.0)),
+                   jnp.log1p(-jnp.where(f < 0.5, 0.0, s)))
+    ls = jnp.where(s < 0.5, jnp.log(jnp.where(s < 0.5, s, 1.0)),
+                   jnp.log1p(-jnp.where(s < 0.5, 0.0, f)))
+    if log_tail is not None:
+      tail_f, tail_s = log_tail(params, z)
+      lf = jnp.where(jnp.isnan(tail_f), lf, tail_f)
+      ls = jnp.where(jnp.isnan(tail_s), ls, tail_s)
+    return lf, ls
 
-  def log_sf_value(params, z):
-    f, s = cdf_value(params, z), sf_value(params, z)
-    return tail_or(jnp.where(s < 0.5, jnp.log(jnp.where(s < 0.5, s, 1.0)),
-                             jnp.log1p(-jnp.where(s < 0.5, 0.0, f))), 1, params, z)
+  def tangent(slope, move):
+    # Outside the support q = 0 and the velocity may be NaN: no move there.
+    return jnp.where(slope == 0, 0.0, slope * jnp.where(slope == 0, 0.0, move))
 
   def with_rule(value, kind):
 
@@ -240,15 +245,33 @@ def cdf_with_rule(cdf_value: StandardizationFn,
       else:
         slope = -jnp.exp(log_q - out)
       move = jnp.broadcast_to(z_dot - velocity(params, z, params_dot), out.shape)
-      # Outside the support q = 0 and the velocity may be NaN: no move there.
-      return out, jnp.where(slope == 0, 0.0,
-                            slope * jnp.where(slope == 0, 0.0, move))
+      return out, tangent(slope, move)
 
     return fn
 
+  @jax.custom_jvp
+  def log_terms(params, z):
+    lf, ls = log_pair(params, z)
+    shape = jnp.shape(lf)
+    return jnp.broadcast_to(log_density(params, z), shape), lf, ls
+
+  @log_terms.defjvp
+  def log_terms_jvp(primals, tangents):
+    params, z = primals
+    params_dot, z_dot = tangents
+    _, lf, ls = log_terms(params, z)  # Recursive: differentiable again.
+    log_q, log_q_dot = jax.jvp(log_density, (params, z), (params_dot, z_dot))
+    shape = lf.shape
+    log_q = jnp.broadcast_to(log_q, shape)
+    move = jnp.broadcast_to(z_dot - velocity(params, z, params_dot), shape)
+    return ((log_q, lf, ls),
+            (jnp.broadcast_to(log_q_dot, shape), tangent(jnp.exp(log_q - lf), move),
+             tangent(-jnp.exp(log_q - ls), move)))
+
   return CdfFunctions(with_rule(cdf_value, "cdf"),
-                      with_rule(log_cdf_value, "log_cdf"),
-                      with_rule(log_sf_value, "log_sf"))
+                      with_rule(lambda p, z: log_pair(p, z)[0], "log_cdf"),
+                      with_rule(lambda p, z: log_pair(p, z)[1], "log_sf"),
+                      log_terms)
 
 
 def implicit_draw(raw: Callable[[jax.Array, PyTree], jax.Array],

@@ -224,12 +224,14 @@ class Truncated:
     b_safe = jnp.where(b_open, inner, high)
     ninf = jnp.asarray(-jnp.inf, dtype)
     zero = jnp.zeros((), dtype)
-    lfa = jnp.where(a_open, ninf, base.log_cdf(pb, a_safe))
-    lsa = jnp.where(a_open, zero, base.log_sf(pb, a_safe))
-    lqa = jnp.where(a_open, ninf, base.log_prob(pb, a_safe))
-    lfb = jnp.where(b_open, zero, base.log_cdf(pb, b_safe))
-    lsb = jnp.where(b_open, ninf, base.log_sf(pb, b_safe))
-    lqb = jnp.where(b_open, ninf, base.log_prob(pb, b_safe))
+    # Both ends in one evaluation of the base's (fused) terms.
+    lq2, lf2, ls2 = _family.log_terms(base, pb, jnp.stack([a_safe, b_safe]))
+    lfa = jnp.where(a_open, ninf, lf2[0])
+    lsa = jnp.where(a_open, zero, ls2[0])
+    lqa = jnp.where(a_open, ninf, lq2[0])
+    lfb = jnp.where(b_open, zero, lf2[1])
+    lsb = jnp.where(b_open, ninf, ls2[1])
+    lqb = jnp.where(b_open, ninf, lq2[1])
     log_z_cdf = log_mass(lfa, lsa, lfb, lsb)
     # Narrow interval: its log mass differs from the log tail beyond it by
     # less than the CDF can resolve well; the density varies little over it.
@@ -256,9 +258,7 @@ class Truncated:
     """
     base = self.base
     if lfz is None:
-      lfz, lsz = base.log_cdf(pb, z), base.log_sf(pb, z)
-    if lqz is None:
-      lqz = base.log_prob(pb, z)
+      lqz, lfz, lsz = _family.log_terms(base, pb, z)
     lt = log_mass(e.lfa, e.lsa, lfz, lsz) - e.log_z
     l1t = log_mass(lfz, lsz, e.lfb, e.lsb) - e.log_z
     c = 16 * float(jnp.finfo(z.dtype).eps) ** (1 / 3)
@@ -280,13 +280,15 @@ class Truncated:
     return jnp.minimum(lt, 0.0), jnp.minimum(l1t, 0.0)
 
   def _base_velocity(self, pb, x, pb_dot):
-    """The base's implicit velocity at ``x`` from its log CDF or log SF."""
+    """The base's implicit velocity at ``x``: its ``velocity`` hook, else
+    from the derivatives of its log CDF or log SF (whichever is smaller)."""
     base = self.base
-    ones = jnp.ones_like(x)
-    lf, dlf_dx = jax.jvp(lambda y: base.log_cdf(pb, y), (x,), (ones,))
-    _, dlf_dp = jax.jvp(lambda q: base.log_cdf(q, x), (pb,), (pb_dot,))
-    ls, dls_dx = jax.jvp(lambda y: base.log_sf(pb, y), (x,), (ones,))
-    _, dls_dp = jax.jvp(lambda q: base.log_sf(q, x), (pb,), (pb_dot,))
+    if hasattr(base, "velocity"):
+      return jnp.broadcast_to(base.velocity(pb, x, pb_dot), x.shape)
+    tails = lambda q, y: _family.log_terms(base, q, y)[1:]
+    (lf, ls), (dlf_dx, dls_dx) = jax.jvp(lambda y: tails(pb, y), (x,),
+                                         (jnp.ones_like(x),))
+    _, (dlf_dp, dls_dp) = jax.jvp(lambda q: tails(q, x), (pb,), (pb_dot,))
     lower = lf < ls
     num = jnp.broadcast_to(jnp.where(lower, dlf_dp, dls_dp), x.shape)
     den = jnp.where(lower, dlf_dx, dls_dx)
@@ -362,8 +364,8 @@ class Truncated:
   def _velocity(self, p: Params, z, p_dot: Params):
     base, pb, pb_dot = self.base, p.base, p_dot.base
     e = self._ends(p)
-    lt, l1t = self._log_t(pb, e, z)
-    lqz = base.log_prob(pb, z)
+    lqz, lfz, lsz = _family.log_terms(base, pb, z)
+    lt, l1t = self._log_t(pb, e, z, lfz, lsz, lqz)
     shape = jnp.shape(z)
     inner = self._base_support(pb, z.dtype)[2]
     a = jnp.broadcast_to(jnp.where(e.a_open, inner, e.a), shape)

@@ -29,9 +29,10 @@ CASE_CODE = textwrap.dedent("""
     F32 = jnp.float32
     key = jax.random.key(0)
     n = {"gamma": 10**6, "beta": 10**5, "student_t": 10**5, "von_mises": 10**5,
-         "truncnorm": 10**5, "mixture": 10**4, "vmf": 10**4}[name]
+         "truncnorm": 10**5, "truncgamma": 10**5, "mixture": 10**4, "vmf": 10**4}[name]
     t0 = jnp.full((n,) if per_draw else (), {"gamma": 0.3, "beta": 0.5, "student_t": 3.0,
-        "von_mises": 2.0, "truncnorm": 0.5, "mixture": 1.0, "vmf": 2.0}[name], F32)
+        "von_mises": 2.0, "truncnorm": 0.5, "truncgamma": 2.0, "mixture": 1.0,
+        "vmf": 2.0}[name], F32)
     shape = None if per_draw else (n,)
     tn = irt.truncated.of(irt.normal)
     mix = irt.mixture.of(irt.normal, event_ndims=1)
@@ -42,6 +43,9 @@ CASE_CODE = textwrap.dedent("""
         if name == "von_mises": return irt.von_mises.sample(key, irt.von_mises.Params(0.0, t), shape)
         if name == "truncnorm":
             return tn.sample(key, irt.truncated.Params(irt.normal.Params(t, 1.0), -1.0, 2.0), shape)
+        if name == "truncgamma":
+            return irt.truncated.of(irt.gamma).sample(
+                key, irt.truncated.Params(irt.gamma.Params(t), 0.5, 4.0), shape)
         if name == "vmf":
             mu = jnp.array([0.0, 0.0, 1.0], F32)
             return irt.von_mises_fisher.sample(key, irt.von_mises_fisher.Params(mu, t), shape)
@@ -62,7 +66,8 @@ CASE_CODE = textwrap.dedent("""
     print(json.dumps({"compile_s": compile_s, "run_ms": 1e3 * float(np.median(times))}))
 """)
 
-ALL = ("gamma", "beta", "student_t", "von_mises", "truncnorm", "mixture", "vmf")
+ALL = ("gamma", "beta", "student_t", "von_mises", "truncnorm", "truncgamma", "mixture",
+       "vmf")
 
 
 def measure(checkout: str, case: str, shape: str) -> dict:

@@ -99,6 +99,9 @@ _cdf, _log_cdf, _log_sf, _log_terms = _implicit.cdf_with_rule(
 
 SUPPORT = (0.0, 1.0)
 event_ndims = 0
+log_terms, velocity = _family.rule_hooks(
+    "beta", _prepare, _log_terms, _velocity,
+    good="irt.beta.Params(2.0, 3.0)", z="0.4", tangent="irt.beta.Params(1.0, 0.0)")
 validate, is_valid, support = _family.members(
     "beta", _prepare, _valid, _family.interval(*SUPPORT),
     good="irt.beta.Params(2.0, 3.0)", bad="irt.beta.Params(-1.0, 1.0)",
@@ -170,39 +173,6 @@ def log_sf(params: Params, x: ArrayLike) -> jax.Array:
   """
   p, dtype = _prepare(params)
   return _log_sf(p, jnp.asarray(x, dtype))
-
-
-def log_terms(params: Params, x: ArrayLike) -> tuple[jax.Array, jax.Array, jax.Array]:
-  """``(log_prob, log_cdf, log_sf)`` at ``x`` evaluated together, with their
-  derivatives from one evaluation of the rule (the family contract's fused
-  hook, which truncation and mixtures use).
-
-  >>> import irt_jax as irt
-  >>> p = irt.beta.Params(2.0, 3.0)
-  >>> [round(float(v), 6) for v in irt.beta.log_terms(p, 0.4)] == [
-  ...     round(float(f(p, 0.4)), 6) for f in (irt.beta.log_prob, irt.beta.log_cdf, irt.beta.log_sf)]
-  True
-  """
-  p, dtype = _prepare(params)
-  return _log_terms(p, jnp.asarray(x, dtype))
-
-
-def velocity(params: Params, x: ArrayLike, params_dot: Params) -> jax.Array:
-  """The implicit rule at ``x``: ``dx/dparams . params_dot = -(dF/dparams .
-  params_dot) / q(x)``, what :func:`sample` differentiates with (the family
-  contract's ``velocity`` hook, which truncation uses).
-
-  >>> import irt_jax as irt
-  >>> p = irt.beta.Params(2.0, 3.0)
-  >>> dz = irt.beta.velocity(p, 0.4, irt.beta.Params(1.0, 0.0))
-  >>> import jax  # the same as differentiating the CDF at fixed u
-  >>> dF = jax.jvp(lambda q: irt.beta.cdf(q, 0.4), (p,), (irt.beta.Params(1.0, 0.0),))[1]
-  >>> round(float(dz + dF / jax.numpy.exp(irt.beta.log_prob(p, 0.4))), 9) == 0
-  True
-  """
-  p, dtype = _prepare(params)
-  p_dot = jax.tree.map(lambda v: jnp.asarray(v, dtype), params_dot)
-  return _velocity(p, jnp.asarray(x, dtype), p_dot)
 
 
 def log_prob(params: Params, x: ArrayLike) -> jax.Array:

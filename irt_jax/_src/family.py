@@ -282,6 +282,60 @@ True
 }
 
 
+_RULE_DOCS = {
+    "log_terms": '''``(log_prob, log_cdf, log_sf)`` at ``z`` evaluated together, with their
+derivatives from one evaluation of the rule (the contract's fused hook, which
+truncation and mixtures use).
+
+>>> import irt_jax as irt
+>>> p = {good}
+>>> [round(float(v), 6) for v in irt.{name}.log_terms(p, {z})] == [round(float(f(p, {z})), 6)
+...     for f in (irt.{name}.log_prob, irt.{name}.log_cdf, irt.{name}.log_sf)]
+True
+''',
+    "velocity": '''The implicit rule at ``z``: ``dz/dparams . params_dot = -(dF/dparams .
+params_dot) / q(z)``, what ``sample`` differentiates with (the contract's
+``velocity`` hook, which truncation uses).
+
+>>> import jax, irt_jax as irt
+>>> p, t = {good}, {tangent}
+>>> dF = jax.jvp(lambda q: irt.{name}.cdf(q, {z}), (p,), (t,))[1]
+>>> q = jax.numpy.exp(irt.{name}.log_prob(p, {z}))
+>>> round(float(irt.{name}.velocity(p, {z}, t) + dF / q), 9) == 0
+True
+''',
+}
+
+
+def rule_hooks(name: str, prepare: Callable, log_terms: Callable, velocity: Callable, *,
+               good: str, z: str, tangent: str) -> tuple[Callable, Callable]:
+  """Public ``log_terms`` and ``velocity`` hooks for a module whose private
+  fused terms and velocity take prepared parameters (they validate first).
+
+  Args:
+    name: the public module name, for docstrings.
+    prepare: the module's ``_prepare(params, dtype) -> (params, dtype)``.
+    log_terms: ``log_terms(params, z)`` from :func:`irt_jax._src.implicit.cdf_with_rule`.
+    velocity: the module's ``velocity(params, z, params_dot)``.
+    good, z, tangent: source of ``Params``, a point and a tangent for the examples.
+  """
+
+  def log_terms_fn(params, z):
+    p, dtype = prepare(params)
+    return log_terms(p, jnp.asarray(z, dtype))
+
+  def velocity_fn(params, z, params_dot):
+    p, dtype = prepare(params)
+    p_dot = jax.tree.map(lambda v: jnp.asarray(v, dtype), params_dot)
+    return velocity(p, jnp.asarray(z, dtype), p_dot)
+
+  out = (log_terms_fn, velocity_fn)
+  for fn, key in zip(out, ("log_terms", "velocity")):
+    fn.__name__ = fn.__qualname__ = key
+    fn.__doc__ = _RULE_DOCS[key].format(name=name, good=good, z=z, tangent=tangent)
+  return out
+
+
 def members(name: str, prepare: Callable, valid: Callable, support: Support, *,
             good: str, bad: str, error: str) -> tuple[Callable, Callable, Callable]:
   """``validate``, ``is_valid`` and ``support`` for a family module.

@@ -186,6 +186,9 @@ _cdf, _log_cdf, _log_sf, _log_terms = _implicit.cdf_with_rule(
 
 SUPPORT = (-float(np.pi), float(np.pi))
 event_ndims = 0
+log_terms, velocity = _family.rule_hooks(
+    "von_mises", _prepare, _log_terms, _velocity,
+    good="irt.von_mises.Params(0.0, 2.0)", z="0.5", tangent="irt.von_mises.Params(1.0, 0.0)")
 validate, is_valid, support = _family.members(
     "von_mises", _prepare, _valid, _family.CIRCULAR,
     good="irt.von_mises.Params(0.0, 2.0)", bad="irt.von_mises.Params(0.0, -1.0)",
@@ -269,39 +272,6 @@ def log_sf(params: Params, z: ArrayLike) -> jax.Array:
   """
   p, dtype = _prepare(params)
   return _log_sf(p, jnp.asarray(z, dtype))
-
-
-def log_terms(params: Params, z: ArrayLike) -> tuple[jax.Array, jax.Array, jax.Array]:
-  """``(log_prob, log_cdf, log_sf)`` at ``z`` evaluated together, with their
-  derivatives from one evaluation of the rule (the family contract's fused
-  hook, which truncation and mixtures use).
-
-  >>> import irt_jax as irt
-  >>> p = irt.von_mises.Params(0.0, 2.0)
-  >>> [round(float(v), 6) for v in irt.von_mises.log_terms(p, 0.5)] == [
-  ...     round(float(f(p, 0.5)), 6) for f in (irt.von_mises.log_prob, irt.von_mises.log_cdf, irt.von_mises.log_sf)]
-  True
-  """
-  p, dtype = _prepare(params)
-  return _log_terms(p, jnp.asarray(z, dtype))
-
-
-def velocity(params: Params, z: ArrayLike, params_dot: Params) -> jax.Array:
-  """The implicit rule at ``z``: ``dz/dparams . params_dot = -(dF/dparams .
-  params_dot) / q(z)``, what :func:`sample` differentiates with (the family
-  contract's ``velocity`` hook, which truncation uses).
-
-  >>> import irt_jax as irt
-  >>> p = irt.von_mises.Params(0.0, 2.0)
-  >>> dz = irt.von_mises.velocity(p, 0.5, irt.von_mises.Params(1.0, 0.0))
-  >>> import jax  # the same as differentiating the CDF at fixed u
-  >>> dF = jax.jvp(lambda q: irt.von_mises.cdf(q, 0.5), (p,), (irt.von_mises.Params(1.0, 0.0),))[1]
-  >>> round(float(dz + dF / jax.numpy.exp(irt.von_mises.log_prob(p, 0.5))), 9) == 0
-  True
-  """
-  p, dtype = _prepare(params)
-  p_dot = jax.tree.map(lambda v: jnp.asarray(v, dtype), params_dot)
-  return _velocity(p, jnp.asarray(z, dtype), p_dot)
 
 
 def log_prob(params: Params, z: ArrayLike) -> jax.Array:

@@ -45,6 +45,7 @@ bench: $(BENCH_VENV)/.installed
 	$(BPY) benchmarks/speed.py
 	$(BPY) benchmarks/accuracy.py
 	$(BPY) benchmarks/scaling.py
+	$(BPY) benchmarks/compile.py
 
 clean:
 	rm -rf $(VENV) $(BENCH_VENV) demo_output

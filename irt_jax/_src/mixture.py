@@ -667,5 +667,14 @@ def of(component: Any, event_ndims: int = 0) -> Mixture:
   >>> p = mixture.Params([0.0, 1.0], irt.normal.Params([[0.0, 1.0], [2.0, 3.0]], 1.0))
   >>> mix.sample(jax.random.key(0), p, (5,)).shape
   (5, 2)
+  >>> mixture.of(irt.normal) is mixture.of(irt.normal)   # one object, one jit cache
+  True
   """
+  return _of(component, event_ndims)
+
+
+@functools.lru_cache(maxsize=None)
+def _of(component, event_ndims) -> Mixture:
+  # The sampler's caches key on bound methods, which compare their object by
+  # identity: a new object per call would retrace every eager call.
   return Mixture(component, event_ndims)

@@ -89,3 +89,84 @@ def test_log_prob_mean_variance():
                              rtol=1e-10)
   np.testing.assert_allclose(irt.dirichlet.mean(p), st.dirichlet(np.asarray(ALPHA)).mean(), rtol=1e-12)
   np.testing.assert_allclose(irt.dirichlet.variance(p), st.dirichlet(np.asarray(ALPHA)).var(), rtol=1e-12)
+
+
+# --- Log space (issue 13, item 7): sample_log / log_prob_log.
+
+def test_log_prob_log_matches_scipy():
+  """log_prob_log(y) - y_K is the density of (y_1..y_{K-1}) w.r.t. Lebesgue:
+  SciPy's Dirichlet logpdf plus log|dz/dy| = sum_{k<K} y_k (float64)."""
+  z_tiny = np.array([np.exp(-700.0), 0.0, 0.3])   # z_1 = e^-700: SciPy still finite
+  z_tiny[1] = 1 - z_tiny[0] - z_tiny[2]
+  cases = [(ALPHA, [0.1, 0.2, 0.3, 0.4]), (ALPHA, [0.7, 0.1, 0.15, 0.05]),
+           (jnp.array([1e-3, 0.5, 2.0]), z_tiny)]
+  for alpha, z in cases:
+    z = np.asarray(z, np.float64)
+    y = np.log(z)
+    ref = st.dirichlet(np.asarray(alpha, np.float64)).logpdf(z) + y[:-1].sum()
+    got = irt.dirichlet.log_prob_log(irt.dirichlet.Params(alpha), jnp.asarray(y)) - y[-1]
+    np.testing.assert_allclose(got, ref, rtol=1e-10)
+
+
+def test_elbo_terms_in_log_space_are_exact():
+  """K = 3: E_q[p/q] = 1 and E_q[log q - log p] = KL(Dir(aq) || Dir(ap)) in closed
+  form, with draws from sample_log and both densities from log_prob_log."""
+  from scipy.special import digamma, gammaln
+  aq, ap, n = np.array([0.4, 1.5, 3.0]), np.array([1.0, 0.7, 2.0]), 20_000
+  y = irt.dirichlet.sample_log(KEY, irt.dirichlet.Params(jnp.asarray(aq)), (n,))
+  log_q = np.asarray(irt.dirichlet.log_prob_log(irt.dirichlet.Params(aq), y))
+  log_p = np.asarray(irt.dirichlet.log_prob_log(irt.dirichlet.Params(ap), y))
+  w = np.exp(log_p - log_q)
+  assert abs(w.mean() - 1) < 5 * w.std() / np.sqrt(n), w.mean()
+  kl = (gammaln(aq.sum()) - gammaln(aq).sum() - gammaln(ap.sum()) + gammaln(ap).sum()
+        + ((aq - ap) * (digamma(aq) - digamma(aq.sum()))).sum())
+  d = log_q - log_p
+  assert abs(d.mean() - kl) < 5 * d.std() / np.sqrt(n), (d.mean(), kl)
+
+
+def test_sample_log_gradient_is_unbiased():
+  """E[y_k] = psi(alpha_k) - psi(a0), so d/dalpha_j E[sum_k w_k y_k] =
+  w_j psi1(alpha_j) - sum(w) psi1(a0)."""
+  from scipy.special import polygamma
+  n, w = 20_000, jnp.array([1.0, -2.0, 0.5, 3.0])
+  alpha = np.asarray(ALPHA)
+  truth = np.asarray(w) * polygamma(1, alpha) - float(w.sum()) * polygamma(1, alpha.sum())
+  full = jnp.broadcast_to(ALPHA, (n, 4))
+  f = lambda a: jnp.sum(irt.dirichlet.sample_log(KEY, irt.dirichlet.Params(a), (n,)) @ w)
+  g = np.asarray(jax.jit(jax.grad(f))(full))
+  assert np.all(np.abs(g.mean(0) - truth) < 5 * g.std(0) / np.sqrt(n)), (g.mean(0), truth)
+
+
+def test_sample_log_is_finite_in_float32():
+  """alpha down to 1e-3 in float32: z_k underflows to 0 (log_prob infinite);
+  y, log_prob_log(y) and the ELBO term's gradient stay finite."""
+  alpha = jnp.array([1e-3, 1e-3, 0.05, 1.0, 1e3], jnp.float32)
+
+  def kl_term(a):   # log p_prior(y) - log q(y), both in log space
+    y = irt.dirichlet.sample_log(KEY, irt.dirichlet.Params(a), (512,))
+    per_draw = (irt.dirichlet.log_prob_log(irt.dirichlet.Params(jnp.ones(5, jnp.float32)), y)
+                - irt.dirichlet.log_prob_log(irt.dirichlet.Params(a), y))
+    return per_draw.sum(), (y, per_draw)
+
+  (_, (y, per_draw)), g = jax.jit(jax.value_and_grad(kl_term, has_aux=True))(alpha)
+  assert y.dtype == jnp.float32 and bool(jnp.all(jnp.isfinite(y)))
+  assert bool(jnp.all(jnp.isfinite(per_draw))) and bool(jnp.all(jnp.isfinite(g)))
+  z = jnp.exp(y)   # what sample returns (same key; checked below): what this fixes
+  assert not bool(jnp.all(jnp.isfinite(irt.dirichlet.log_prob(irt.dirichlet.Params(alpha), z))))
+
+
+def test_sample_log_jit_vmap_and_bad_input():
+  p = irt.dirichlet.Params(jnp.array([0.5, 1.0, 2.0]))
+  keys = jax.random.split(KEY, 3)
+  many = jax.jit(jax.vmap(lambda k: irt.dirichlet.sample_log(k, p, (2,))))(keys)
+  assert many.shape == (3, 2, 3)
+  np.testing.assert_allclose(many, np.stack([irt.dirichlet.sample_log(k, p, (2,)) for k in keys]),
+                             rtol=1e-12)
+  np.testing.assert_allclose(jax.nn.logsumexp(many, -1), 0.0, atol=1e-12)
+  # Same key, same log-gamma draws (and the same compiled draw) as sample.
+  np.testing.assert_allclose(jnp.exp(many[0]), irt.dirichlet.sample(keys[0], p, (2,)),
+                             rtol=1e-12)
+  with pytest.raises(ValueError, match="concentration"):
+    irt.dirichlet.sample_log(KEY, irt.dirichlet.Params(jnp.array([1.0, -1.0])))
+  with pytest.raises(ValueError, match="event axis"):
+    irt.dirichlet.log_prob_log(irt.dirichlet.Params(jnp.array([2.0])), jnp.zeros(1))

@@ -313,3 +313,109 @@ def test_extreme_student_t_is_finite_or_overflows_cleanly(dtype):
   g = per_sample_grad(lambda q: irt.student_t.sample(KEY, q, shape, dtype), p, shape)
   assert bool(jnp.all(jnp.isfinite(g.df))) and bool(jnp.all(jnp.isfinite(g.loc)))
   assert bool(jnp.all(jnp.isfinite(jnp.where(jnp.isfinite(z), g.scale, 0.0))))
+
+
+# --- Unconstrained-space pairs (issue 13, item 7): beta.sample_logit /
+# log_prob_logit and gamma.sample_log / log_prob_log.
+
+def _beta_logit_mp(a, b, y):
+  """log density of y = logit x, x ~ Beta(a, b), at 50 digits (mpmath)."""
+  import mpmath as mp
+  with mp.workdps(50):
+    a, b, y = mp.mpf(a), mp.mpf(b), mp.mpf(y)
+    x, one_minus_x = 1 / (1 + mp.exp(-y)), 1 / (1 + mp.exp(y))
+    return float(a * mp.log(x) + b * mp.log(one_minus_x) - mp.log(mp.beta(a, b)))
+
+
+def test_unconstrained_log_densities_match_references():
+  """float64: SciPy's logpdf plus the log-Jacobian at moderate y; mpmath in the tails."""
+  from scipy.special import expit, log_expit
+  y = np.linspace(-8.0, 8.0, 33)
+  for a, b in [(0.5, 2.0), (40.0, 7.0), (0.05, 0.05)]:
+    ref = st.beta(a, b).logpdf(expit(y)) + log_expit(y) + log_expit(-y)
+    got = irt.beta.log_prob_logit(irt.beta.Params(a, b), jnp.asarray(y))
+    np.testing.assert_allclose(got, ref, rtol=1e-10, atol=1e-12)
+  # Far out (expit rounds to 1 in float64 beyond y ~ 37) and tiny concentrations.
+  for a, b in [(1e-3, 1e-3), (1e-3, 0.5), (2.0, 1e-2)]:
+    ys = [-800.0, -200.0, -30.0, 30.0, 200.0, 800.0]
+    ref = [_beta_logit_mp(a, b, v) for v in ys]
+    got = irt.beta.log_prob_logit(irt.beta.Params(a, b), jnp.asarray(ys))
+    np.testing.assert_allclose(got, ref, rtol=1e-12)
+  # Gamma: log p(y) = logpdf(e^y) + y; SciPy holds down to y = -700 in float64.
+  y = np.concatenate([np.linspace(-700.0, -20.0, 8), np.linspace(-6.0, 4.0, 21)])
+  for a, r in [(1e-3, 1.0), (0.3, 1.5), (4.0, 0.5)]:
+    ref = st.gamma(a, scale=1 / r).logpdf(np.exp(y)) + y
+    got = irt.gamma.log_prob_log(irt.gamma.Params(a, r), jnp.asarray(y))
+    np.testing.assert_allclose(got, ref, rtol=1e-10, atol=1e-12)
+
+
+def test_unconstrained_densities_integrate_to_one():
+  """Trapezoid over y (spectrally accurate for these smooth, decaying densities)."""
+  y = np.linspace(-200.0, 200.0, 400_001)
+  for a, b in [(0.5, 0.5), (0.3, 2.0), (5.0, 1.0)]:
+    mass = np.trapezoid(np.exp(irt.beta.log_prob_logit(irt.beta.Params(a, b), y)), y)
+    assert abs(mass - 1) < 1e-8, (a, b, mass)
+  y = np.linspace(-300.0, 6.0, 400_001)
+  for a, r in [(0.3, 1.5), (4.0, 0.5)]:
+    mass = np.trapezoid(np.exp(irt.gamma.log_prob_log(irt.gamma.Params(a, r), y)), y)
+    assert abs(mass - 1) < 1e-8, (a, r, mass)
+
+
+def test_beta_logit_is_finite_in_float32_where_the_draws_round():
+  """Concentrations 1e-3 .. 1e3: float32 x rounds to 0 / 1 and log_prob(x) is
+  infinite; y = logit x, its density and the ELBO term's gradients stay finite."""
+  c = [1e-3, 1e-2, 0.05, 0.5, 1.0, 1e3]
+  a, b = np.meshgrid(c, c)
+  p = irt.beta.Params(jnp.asarray(a.ravel(), jnp.float32), jnp.asarray(b.ravel(), jnp.float32))
+  shape = (512, a.size)
+
+  def kl_term(q):   # the ELBO's log p_prior(y) - log q(y), both in y-space
+    y = irt.beta.sample_logit(KEY, q, shape)
+    per_draw = (irt.beta.log_prob_logit(irt.beta.Params(1.0, 1.0), y)
+                - irt.beta.log_prob_logit(q, y))
+    return per_draw.sum(), (y, per_draw)
+
+  # One compiled program: draws, per-draw terms and gradients.
+  (_, (y, per_draw)), g = jax.jit(jax.value_and_grad(kl_term, has_aux=True))(p)
+  assert y.dtype == jnp.float32 and bool(jnp.all(jnp.isfinite(y)))
+  assert bool(jnp.all(jnp.isfinite(per_draw)))
+  assert all(bool(jnp.all(jnp.isfinite(v))) for v in g)
+  # sigmoid(y) is beta.sample's draw (same key): what this fixes.
+  assert not bool(jnp.all(jnp.isfinite(irt.beta.log_prob(p, jax.nn.sigmoid(y)))))
+  # Gamma(1e-3) puts log z near -700 (z underflows in float32); log_prob_log stays finite.
+  lg = irt.gamma.log_prob_log(irt.gamma.Params(jnp.float32(1e-3)),
+                              jnp.array([-1e4, -700.0, -50.0, 0.0, 4.0], jnp.float32))
+  assert lg.dtype == jnp.float32 and bool(jnp.all(jnp.isfinite(lg)))
+
+
+def test_beta_logit_gradient_is_unbiased():
+  """y = log Ga - log Gb: E[y] = psi(a) - psi(b), Var y = psi1(a) + psi1(b), so
+  d/da E[y^2] = 2 (psi(a) - psi(b)) psi1(a) + psi2(a) (and -... for b)."""
+  from scipy.special import polygamma, digamma
+  a, b, n = 0.4, 2.0, 50_000
+  m = digamma(a) - digamma(b)
+  truth = {"concentration1": 2 * m * polygamma(1, a) + polygamma(2, a),
+           "concentration0": -2 * m * polygamma(1, b) + polygamma(2, b)}
+  g = per_sample_grad(lambda q: irt.beta.sample_logit(KEY, q, (n,)),
+                      irt.beta.Params(jnp.float64(a), jnp.float64(b)), (n,), lambda y: y ** 2)
+  for field, t in truth.items():
+    v = np.asarray(getattr(g, field))
+    assert abs(v.mean() - t) < 5 * v.std() / np.sqrt(n), (field, v.mean(), t)
+
+
+def test_beta_logit_jit_vmap_same_draws_and_bad_input():
+  """jit(vmap over keys) == one eager call per key; sigmoid(sample_logit) ==
+  sample for the same key (the same two gamma draws)."""
+  p = irt.beta.Params(0.7, 1.3)
+  keys = jax.random.split(KEY, 3)
+  many = jax.jit(jax.vmap(lambda k: irt.beta.sample_logit(k, p, (4,))))(keys)
+  np.testing.assert_allclose(many, np.stack([irt.beta.sample_logit(k, p, (4,)) for k in keys]),
+                             rtol=1e-12)
+  np.testing.assert_allclose(jax.nn.sigmoid(many[0]), irt.beta.sample(keys[0], p, (4,)),
+                             rtol=1e-12)
+  with pytest.raises(ValueError, match="concentration0"):
+    irt.beta.sample_logit(KEY, irt.beta.Params(1.0, -2.0), (3,))
+  with pytest.raises(ValueError, match="concentration1"):
+    irt.beta.log_prob_logit(irt.beta.Params(0.0, 2.0), 0.5)
+  with pytest.raises(ValueError, match="rate"):
+    irt.gamma.log_prob_log(irt.gamma.Params(1.0, -1.0), 0.5)

@@ -106,6 +106,68 @@ def log_prob(params: Params, z: ArrayLike) -> jax.Array:
   return jnp.sum(jax.scipy.special.xlogy(alpha - 1, z), -1) - log_norm
 
 
+def sample_log(key: ArrayLike, params: Params, shape=None, dtype=None, *,
+               mode: str = "vjp") -> jax.Array:
+  r"""Draws ``y = log z`` for ``z ~ Dirichlet(concentration)``.
+
+  ``y = log_softmax(log G)`` with the log-gamma draws ``log G_k`` of
+  :func:`irt_jax.gamma.sample_log`, the same ones :func:`sample` normalises:
+  the same key gives ``exp(sample_log) == sample`` up to rounding. ``y`` stays
+  finite where ``z_k`` underflows to 0 (concentrations well below 1 in
+  float32), and so does :func:`log_prob_log` of it.
+
+  Gradient: the chain rule through the implicit log-gamma draws (as
+  :func:`sample`).
+
+  Args: as :func:`sample`.
+
+  Returns:
+    Draws of shape ``shape + (K,)`` with ``logsumexp(y, -1) == 0``.
+
+  >>> import jax, jax.numpy as jnp, irt_jax as irt
+  >>> p = irt.dirichlet.Params(jnp.array([1e-3, 1e-3, 1e-3]))
+  >>> y = irt.dirichlet.sample_log(jax.random.key(0), p, (1000,), jnp.float32)
+  >>> bool(jnp.all(jnp.isfinite(irt.dirichlet.log_prob_log(p, y))))
+  True
+  """
+  (alpha,), dtype = _prepare(params, dtype)
+  k = alpha.shape[-1]
+  shape = utils.resolve_shape(shape, alpha.shape[:-1])
+  log_g = _gamma.sample_log(key, _gamma.Params(alpha, 1.0), shape + (k,), dtype,
+                            mode=mode)
+  return jax.nn.log_softmax(log_g, axis=-1)
+
+
+def log_prob_log(params: Params, y: ArrayLike) -> jax.Array:
+  r"""Log density of ``y = log z``, ``z ~ Dirichlet(alpha)``, on the
+  (K-1)-dimensional set ``{y : sum_k exp(y_k) = 1}``:
+
+  .. math::  \log p(y) = \sum_{k=1}^{K} \alpha_k y_k - \log B(\alpha)
+             = \text{log\_prob}(e^y) + \sum_{k=1}^{K} y_k .
+
+  The reference measure is ``dy_1 ... dy_{K-1} / z_K`` (in ``z``:
+  ``dz_1 ... dz_{K-1} / prod_k z_k``, the one that does not depend on which
+  coordinate is dropped). The density of the first K-1 coordinates
+  ``(y_1, ..., y_{K-1})`` w.r.t. Lebesgue measure (``z_K = 1 - sum_{k<K} z_k``,
+  Jacobian ``prod_{k<K} z_k``) is ``log_prob_log(y) - y_K``. Any fixed reference
+  measure makes an ELBO exact: ``E_q[log p_prior(y) - log q(y)]`` with both
+  densities from this function is ``-KL(q || p_prior)``, as in ``z``. ``y`` is
+  not checked to lie on the set (``logsumexp(y) = 0``), as :func:`log_prob` does
+  not check ``sum(z) = 1``.
+
+  >>> import jax.numpy as jnp, irt_jax as irt
+  >>> p = irt.dirichlet.Params(jnp.array([1.0, 1.0, 1.0]))
+  >>> y = jnp.log(jnp.array([0.2, 0.3, 0.5]))   # log 2 + log(0.2 * 0.3 * 0.5)
+  >>> round(float(irt.dirichlet.log_prob_log(p, y)), 5)
+  -2.81341
+  """
+  (alpha,), dtype = _prepare(params)
+  y = jnp.asarray(y, dtype)
+  gammaln = jax.scipy.special.gammaln
+  log_norm = jnp.sum(gammaln(alpha), -1) - gammaln(jnp.sum(alpha, -1))
+  return jnp.sum(alpha * y, -1) - log_norm
+
+
 def mean(params: Params) -> jax.Array:
   """``alpha / sum(alpha)``.
 

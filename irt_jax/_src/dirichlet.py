@@ -100,7 +100,7 @@ def log_prob(params: Params, z: ArrayLike) -> jax.Array:
   0.693147
   """
   (alpha,), dtype = _prepare(params)
-  z = jnp.asarray(z, dtype)
+  alpha, z = utils.lift_all(alpha, jnp.asarray(z, dtype))  # rank-explicit
   gammaln = jax.scipy.special.gammaln
   log_norm = jnp.sum(gammaln(alpha), -1) - gammaln(jnp.sum(alpha, -1))
   return jnp.sum(jax.scipy.special.xlogy(alpha - 1, z), -1) - log_norm

@@ -115,7 +115,7 @@ def log_standard_gamma(key: jax.Array, a: jax.Array, shape, dtype, *,
                             stages=stages)
   log_boost = -utils.padded_draw(jax.random.exponential, key_boost, shape, dtype) / a
   log_x = jnp.log(d) + log_v + jnp.where(boost, log_boost, 0.0)
-  return jnp.where(ok_param, log_x, jnp.nan)
+  return utils.mask_invalid(ok_param, log_x)
 
 
 def _raw_sample(key, p: Params, shape, dtype):
@@ -206,6 +206,7 @@ def sample(key: ArrayLike, params: Params, shape=None, dtype=None, *,
   """
   p, dtype = _prepare(params, dtype)
   shape = utils.resolve_shape(shape, _batch_shape(p))
+  p = jax.tree.map(lambda v: utils.lift(v, len(shape)), p)  # rank-explicit
   return _implicit.draw_with_rule(_raw_sample, _velocity, key, p, shape, dtype,
                                   mode)
 
@@ -227,6 +228,7 @@ def sample_log(key: ArrayLike, params: Params, shape=None, dtype=None, *,
   """
   p, dtype = _prepare(params, dtype)
   shape = utils.resolve_shape(shape, _batch_shape(p))
+  p = jax.tree.map(lambda v: utils.lift(v, len(shape)), p)  # rank-explicit
   return _implicit.draw_with_rule(_raw_sample_log, _velocity_log, key, p, shape,
                                   dtype, mode)
 

@@ -78,7 +78,8 @@ class Params(NamedTuple):
 # its YNNPACK fusion, measured 5-10x slower here than the unrolled sum, and
 # inside the vmapped transposed scan of the rule it returned wrong float32
 # values beyond ~1e4 draws (correct with
-# XLA_FLAGS=--xla_cpu_experimental_ynn_fusion_type=).
+# XLA_FLAGS=--xla_cpu_experimental_ynn_fusion_type=). Not chosen by backend:
+# harmless on GPU/TPU too (the same values; the adds fuse into one kernel).
 _UNROLL_K = 32
 
 
@@ -107,7 +108,8 @@ def _logsumexp_k(v, axis):
 def _responsibilities(log_w, log_q, k_axis, d_axis):
   """``log w_k(z_<d)``: the log weights plus an exclusive prefix sum of the
   component log densities over ``D``, normalized over ``K``. (An associative
-  scan: XLA:CPU's reduce-window for cumsum is slow on the event-major layout.)"""
+  scan: XLA:CPU's reduce-window for cumsum is slow on the event-major layout;
+  on every backend, harmless on GPU/TPU, where a scan is their own cumsum.)"""
   zero = jnp.zeros_like(jax.lax.slice_in_dim(log_q, 0, 1, axis=d_axis))
   if log_q.shape[d_axis] > 1:
     head = jax.lax.slice_in_dim(log_q, 0, log_q.shape[d_axis] - 1, axis=d_axis)
@@ -138,6 +140,7 @@ def log_terms(conditional_terms, p: Params, z):
   ``z_d`` given ``z_<d`` under each component."""
   log_q, log_f, log_s = conditional_terms(p, z)
   log_w = jax.nn.log_softmax(p.logits, axis=-1)[..., :, None]
+  log_w, log_q, log_f, log_s = utils.lift_all(log_w, log_q, log_f, log_s)  # rank-explicit
   return _responsibilities(log_w, log_q, -2, -1), log_f, log_s, log_q
 
 
@@ -303,6 +306,7 @@ class Mixture:
   def _terms_at(self, comps, zk):
     """:meth:`_conditional_terms` for components and points already aligned
     (any layout: every operation here is elementwise)."""
+    comps, zk = utils.lift_all(comps, zk)  # rank-explicit
     raw = jax.lax.stop_gradient(self._component_terms(comps, zk))
     bad = ~functools.reduce(jnp.logical_and, [jnp.isfinite(t) for t in raw])
 
@@ -364,7 +368,8 @@ class Mixture:
     every fusion that reads them); the rest is cheap arithmetic on them.
     Everything runs with the draws on the last axis (``[K, D, N]``): XLA:CPU
     runs the component's transcendental functions up to 10x slower over a
-    short minor axis such as ``[N, K, D=10]``.
+    short minor axis such as ``[N, K, D=10]`` (on every backend: a long minor
+    axis also suits GPU/TPU vector units).
     """
     batch, size = z.shape[:-1], z.shape[-1]
     z_t = utils.materialize(jnp.reshape(z, (-1, size)).T)     # [D, N]
@@ -401,10 +406,12 @@ class Mixture:
     # rounding of that zero sum multiplies the common part of the scores,
     # which is huge for draws near a pole of the density (gamma draws near 0
     # in float32 gave O(1) errors in the transposed rule).
-    score = score - _sum_k(jnp.exp(log_r) * score, 0)
-    part = lambda v: jnp.exp(log_r + v - log_dens)
-    c = jnp.where(lower, part(log_f) - part(log_t), part(log_1mt) - part(log_s))
-    c = jnp.where(finite & jnp.isfinite(c), c, 0.0)
+    score = score - jnp.expand_dims(_sum_k(jnp.exp(log_r) * score, 0), 0)
+    per_k = lambda v: jnp.expand_dims(v, 0)   # [D, N] -> [1, D, N], rank-explicit
+    part = lambda v: jnp.exp(log_r + v - per_k(log_dens))
+    c = jnp.where(per_k(lower), part(log_f) - part(per_k(log_t)),
+                  part(per_k(log_1mt)) - part(log_s))
+    c = jnp.where(per_k(finite) & jnp.isfinite(c), c, 0.0)
 
     # The K running sums are a tuple (their updates and transposes are
     # elementwise; see _UNROLL_K for why not a [K, N] array).
@@ -497,9 +504,11 @@ class Mixture:
     p, z = self._value(params, z)
     log_w = jax.nn.log_softmax(p.logits, axis=-1)
     if self.event_ndims:
-      log_q = jnp.sum(self.component.log_prob(p.components, z[..., None, :]), -1)
+      comps, zk = utils.lift_all(p.components, z[..., None, :])  # rank-explicit
+      log_q = jnp.sum(self.component.log_prob(comps, zk), -1)
     else:
-      log_q = self.component.log_prob(p.components, z[..., None])
+      log_q = self.component.log_prob(*utils.lift_all(p.components, z[..., None]))
+    log_w, log_q = utils.lift_all(log_w, log_q)
     return jax.nn.logsumexp(log_w + log_q, axis=-1)
 
   def _univariate(self, what):
@@ -511,7 +520,9 @@ class Mixture:
     p, z = self._value(params, z)
     log_w = jax.nn.log_softmax(p.logits, axis=-1)
     fn = self.component.log_sf if upper else self.component.log_cdf
-    return jax.nn.logsumexp(log_w + fn(p.components, z[..., None]), axis=-1)
+    log_w, log_c = utils.lift_all(
+        log_w, fn(*utils.lift_all(p.components, z[..., None])))  # rank-explicit
+    return jax.nn.logsumexp(log_w + log_c, axis=-1)
 
   def log_cdf(self, params: Params, z: ArrayLike) -> jax.Array:
     r"""``log sum_k w_k F_k(z)`` by log-sum-exp (accurate in the lower tail).

@@ -118,11 +118,13 @@ class MultivariateNormalMixture:
 
   def _standardized(self, comps, z):
     """``eps_k = L_k^{-1}(z - loc_k)`` and ``log diag L_k``, ``[..., K, D]``."""
-    diff = z[..., None, :] - comps.loc
-    tril = comps.scale_tril
+    zk, loc = utils.lift_all(z[..., None, :], comps.loc)  # rank-explicit
+    diff = zk - loc
+    tril = utils.lift(comps.scale_tril, diff.ndim + 1)
     # Forward substitution unrolled over the (static) event size with
     # elementwise ops: no batched triangular-solve kernel (XLA:CPU was seen to
-    # stall on batched solves inside large second-order programs).
+    # stall on batched solves inside large second-order programs). On every
+    # backend; harmless on GPU/TPU (D static and small, fused elementwise ops).
     eps = []
     for d in range(diff.shape[-1]):
       acc = diff[..., d]
@@ -194,7 +196,8 @@ class MultivariateNormalMixture:
     p, z = self._value(params, z)
     eps, log_diag = self._standardized(p.components, z)
     log_q = jnp.sum(-0.5 * eps * eps - log_diag - HALF_LOG_2PI, axis=-1)
-    return jax.nn.logsumexp(jax.nn.log_softmax(p.logits, axis=-1) + log_q, axis=-1)
+    log_w, log_q = utils.lift_all(jax.nn.log_softmax(p.logits, axis=-1), log_q)
+    return jax.nn.logsumexp(log_w + log_q, axis=-1)
 
   def mean(self, params: Params) -> jax.Array:
     r"""``sum_k w_k loc_k``.

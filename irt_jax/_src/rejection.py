@@ -72,7 +72,9 @@ def sample(key: jax.Array, propose: Callable, params: Sequence[jax.Array],
     The accepted ``values``, each leaf with leading axes ``shape``.
   """
   size = math.prod(shape)
-  n = utils.multiple_of_8(size)  # padded (threefry is slow otherwise); the padding is skipped
+  # Padded (XLA:CPU threefry is slow otherwise; on every backend, harmless:
+  # the padding is skipped).
+  n = utils.multiple_of_8(size)
 
   def flatten(x, pad_value):
     x = jnp.reshape(jnp.broadcast_to(x, shape), (size,))
@@ -120,7 +122,8 @@ def sample(key: jax.Array, propose: Callable, params: Sequence[jax.Array],
       pending = jnp.concatenate([pending, jnp.full((1,), n, pending.dtype)])[slots]
 
     # The last buffer loops with its values kept local (one scatter at the
-    # end: scatters inside an XLA loop are slow on CPU).
+    # end: scatters inside an XLA loop are slow on CPU; on every backend,
+    # harmless on GPU/TPU, fewer scatters there too).
     buf_params = at(pending)
     # Taken from the round-0 values (their contents never leave the buffer
     # unaccepted), not zeros: inside jax.shard_map the carry then varies over
@@ -164,7 +167,8 @@ def _compact(mask: jax.Array, size: int, fill: int) -> jax.Array:
   """The first ``size`` indices where ``mask`` holds, padded with ``fill``.
 
   ``jnp.nonzero(mask, size=size, fill_value=fill)[0]``, five times faster on
-  CPU: a log-depth prefix sum and one scatter that drops what overflows.
+  CPU: a log-depth prefix sum and one scatter that drops what overflows (on
+  every backend; harmless on GPU/TPU, the same indices).
   """
   position = jax.lax.associative_scan(jnp.add, mask.astype(jnp.int32)) - 1
   target = jnp.where(mask, position, size)

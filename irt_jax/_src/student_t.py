@@ -257,7 +257,7 @@ def mean(params: Params) -> jax.Array:
   """
   (df, loc, scale), _ = _prepare(params)
   shape = jnp.broadcast_shapes(df.shape, loc.shape, scale.shape)
-  return jnp.broadcast_to(jnp.where(df > 1, loc, jnp.nan), shape)
+  return jnp.broadcast_to(utils.mask_invalid(df > 1, loc), shape)
 
 
 def variance(params: Params) -> jax.Array:
@@ -270,5 +270,5 @@ def variance(params: Params) -> jax.Array:
   (df, loc, scale), _ = _prepare(params)
   safe = jnp.where(df > 2, df, 3.0)
   var = scale ** 2 * safe / (safe - 2)
-  var = jnp.where(df > 2, var, jnp.where(df > 1, jnp.inf, jnp.nan))
+  var = utils.mask_invalid(df > 1, jnp.where(df > 2, var, jnp.inf))
   return jnp.broadcast_to(var, jnp.broadcast_shapes(df.shape, loc.shape, scale.shape))

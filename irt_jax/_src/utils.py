@@ -164,9 +164,28 @@ def broadcast_batch_shape(**params: Any) -> Shape:
     raise ValueError(f"parameter shapes do not broadcast: {desc}") from e
 
 
+def lift(x: Any, ndim: int) -> jax.Array:
+  """``x`` with leading unit axes up to ``ndim`` axes: NumPy's implicit rank
+  promotion written out, so the library also runs under
+  ``jax.numpy_rank_promotion("raise")``."""
+  x = jnp.asarray(x)
+  return jnp.reshape(x, (1,) * (ndim - x.ndim) + x.shape) if x.ndim < ndim else x
+
+
+def lift_all(*trees: Any) -> tuple[Any, ...]:
+  """Every leaf of ``trees`` lifted (:func:`lift`) to the largest rank among them."""
+  ndim = max([jnp.ndim(v) for v in jax.tree.leaves(trees)], default=0)
+  return jax.tree.map(lambda v: lift(v, ndim), trees)
+
+
 def mask_invalid(valid: jax.Array, z: jax.Array) -> jax.Array:
-  """NaN where a (traced) parameter is invalid: never a plausible wrong draw."""
-  return jnp.where(valid, z, jnp.nan)
+  """NaN where a (traced) parameter is invalid: never a plausible wrong draw.
+
+  The NaN is made only there (``inf - inf``, as ``special.common.nan_unless``):
+  a NaN constant in the discarded branch would trip ``jax.debug_nans``."""
+  z = jnp.asarray(z)
+  inf = jnp.where(valid, 0.0, jnp.inf).astype(z.dtype)
+  return jnp.where(valid, z, inf - inf)
 
 
 def finite_or_saturate(x: jax.Array) -> jax.Array:
@@ -235,6 +254,8 @@ def padded_draw(draw: Callable, key: jax.Array, shape: Sequence[int], dtype,
   XLA:CPU's threefry is an order of magnitude slower when the count is not
   a multiple of 8 (measured, jaxlib 0.10.2: 1e6 normals 6 ms, 1e6 + 1 88 ms,
   1e6 + 2 21 ms). Counts already a multiple of 8 draw exactly as ``draw``.
+  Not chosen by backend: the same draws on GPU/TPU (threefry is the same
+  function everywhere), where the padding costs at most 7 extra numbers.
   """
   shape = tuple(shape)
   size = int(np.prod(shape, dtype=np.int64))

@@ -153,7 +153,7 @@ def centered_draws(key: jax.Array, kappa: jax.Array, shape, dtype) -> jax.Array:
                              max_fail=_MAX_FAIL, skip=~ok, max_rounds=MAX_ROUNDS,
                              stages=3)
   theta = 2.0 * jnp.arcsin(jnp.sqrt(0.5 * jnp.abs(signed)))
-  return jnp.where(ok, jnp.where(signed < 0, -theta, theta), jnp.nan)
+  return utils.mask_invalid(ok, jnp.where(signed < 0, -theta, theta))
 
 
 def _raw_sample(key, p: Params, shape, dtype):

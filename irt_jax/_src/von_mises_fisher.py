@@ -147,7 +147,7 @@ def _unit(mu: jax.Array) -> tuple[jax.Array, jax.Array]:
 def _reflect(m: jax.Array, y: jax.Array) -> jax.Array:
   """``Q(m) y``: the orthogonal involution with ``Q(m) e_1 = m``."""
   sigma = jnp.where(m[..., :1] >= 0, 1.0, -1.0).astype(m.dtype)
-  u = m + sigma * jax.nn.one_hot(0, m.shape[-1], dtype=m.dtype)
+  u = m + sigma * utils.lift(jax.nn.one_hot(0, m.shape[-1], dtype=m.dtype), m.ndim)
   uu = jnp.sum(u * u, -1, keepdims=True)  # in [2, 4] for a unit m.
   return -sigma * (y - (2 * jnp.sum(u * y, -1, keepdims=True) / uu) * u)
 
@@ -180,9 +180,11 @@ def _wood(key, kappa, d: int, batch, dtype):
     t = kappa * (s0 - s) + nm1 * (jnp.log(s0 + s - s0 * s) - log_norm0)
     return (s, c), t >= log_u
 
-  nan = jnp.array(jnp.nan, dtype)
+  # Never accepted: inf, made NaN by the caller (a NaN constant would trip
+  # jax.debug_nans on every call).
+  inf = jnp.array(jnp.inf, dtype)
   return _rejection.sample(key, propose, (kappa, b, s0, log_norm0), tuple(batch),
-                           (nan, nan), max_fail=_MAX_FAIL, skip=~ok,
+                           (inf, inf), max_fail=_MAX_FAIL, skip=~ok,
                            max_rounds=MAX_ROUNDS)
 
 
@@ -199,7 +201,7 @@ def _raw_sample(key, p: Params, shape, dtype):
   r = jnp.sqrt(s * c)
   y = jnp.concatenate([w[..., None], r[..., None] * v], -1)
   z = _reflect(jnp.broadcast_to(m, shape), y)
-  return utils.mask_invalid(_valid(p)[..., None], z)
+  return utils.mask_invalid((_valid(p) & (s < jnp.inf))[..., None], z)
 
 
 def _velocity(p: Params, z, p_dot: Params):
@@ -265,6 +267,8 @@ def sample(key: ArrayLike, params: Params, shape=None, dtype=None, *,
   p, dtype = _prepare(params, dtype)
   d = p.mean_direction.shape[-1]
   shape = utils.resolve_shape(shape, _batch_shape(p))
+  p = Params(utils.lift(p.mean_direction, len(shape) + 1),   # rank-explicit
+             utils.lift(p.concentration, len(shape)))
   return _implicit.draw_with_rule(_raw_sample, _velocity, key, p,
                                   tuple(shape) + (d,), dtype, mode)
 
@@ -296,10 +300,12 @@ def log_prob(params: Params, z: ArrayLike) -> jax.Array:
   if z.ndim < 1 or z.shape[-1] != d:
     raise ValueError(f"z: expected the event axis last of size {d}, got shape "
                      f"{z.shape}")
-  m, _ = _unit(p.mean_direction)
-  kappa = p.concentration
-  out = _log_normalizer(kappa, d) + kappa * (jnp.sum(m * z, -1) - 1)
-  return jnp.where(_valid(p), out, jnp.nan)
+  m, z = utils.lift_all(_unit(p.mean_direction)[0], z)
+  log_c, kappa, dot = utils.lift_all(_log_normalizer(p.concentration, d),
+                                     p.concentration, jnp.sum(m * z, -1))
+  out = log_c + kappa * (dot - 1)
+  valid, out = utils.lift_all(_valid(p), out)
+  return utils.mask_invalid(valid, out)
 
 
 def mean(params: Params) -> jax.Array:
@@ -319,4 +325,4 @@ def mean(params: Params) -> jax.Array:
   d = p.mean_direction.shape[-1]
   m, _ = _unit(p.mean_direction)
   a, _ = _special.bessel_ratio(d / 2 - 1, p.concentration)
-  return jnp.where(_valid(p)[..., None], a[..., None] * m, jnp.nan)
+  return utils.mask_invalid(_valid(p)[..., None], a[..., None] * m)

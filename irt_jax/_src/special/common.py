@@ -11,6 +11,19 @@ import numpy as np
 STIRLING = (1 / 12, -1 / 120, 1 / 252, -1 / 240, 1 / 132, -691 / 32760, 1 / 12)
 
 
+def nan_unless(ok, x):
+  """``where(ok, x, NaN)``, the NaN made only where ``ok`` is false (``inf - inf``
+  there): a NaN constant in a discarded branch would trip ``jax.debug_nans``.
+
+  >>> import jax.numpy as jnp
+  >>> nan_unless(jnp.array([True, False]), jnp.array([1.0, 2.0])).tolist()
+  [1.0, nan]
+  """
+  x = jnp.asarray(x)
+  inf = jnp.where(ok, 0.0, jnp.inf).astype(x.dtype)
+  return jnp.where(ok, x, inf - inf)
+
+
 def horner(coeffs, x):
   """``sum_k coeffs[k] x^k`` by Horner's rule (``coeffs`` low order first).
 

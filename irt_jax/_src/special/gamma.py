@@ -85,7 +85,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.typing import ArrayLike
 
-from irt_jax._src.special.common import STIRLING, horner
+from irt_jax._src.special.common import STIRLING, horner, nan_unless
 
 __all__ = ["gamma_log_velocity", "gamma_velocity"]
 
@@ -481,7 +481,7 @@ def gamma_log_velocity(a: ArrayLike, log_x: ArrayLike) -> jax.Array:
   # value nor their (discarded) derivatives can be inf/NaN.
   v = _kernel_log(_CONFIGS[compute], jnp.where(ok, a, 1.0), jnp.where(ok, log_x, 0.0))
   v = jnp.where(ok, v, jnp.where(log_x > 0, 0.0, jnp.inf))
-  v = jnp.where(a_ok & ~jnp.isnan(log_x), v, jnp.nan)
+  v = nan_unless(a_ok & ~jnp.isnan(log_x), v)
   return _finish(v, dtype)
 
 
@@ -517,5 +517,5 @@ def gamma_velocity(a: ArrayLike, x: ArrayLike) -> jax.Array:
   # Masked elements are evaluated at a harmless point (see above).
   v = _kernel_x(_CONFIGS[compute], jnp.where(ok, a, 1.0), jnp.where(ok, x, 1.0))
   v = jnp.where(x_ok, v, 0.0)
-  v = jnp.where(a_ok & (x >= 0), v, jnp.nan)  # NaN x fails x >= 0.
+  v = nan_unless(a_ok & (x >= 0), v)  # NaN x fails x >= 0.
   return _finish(v, dtype)

@@ -141,6 +141,7 @@ def _quadrature_velocity(nu, t_abs):
   per draw; unrolling the nodes instead was as fast but tripled the float64
   compile time). What depends on ``nu`` alone (``c0``, the Laguerre
   abscissae mapped to ``expm1(2 L_j / (nu + 1))``) stays at ``nu``'s shape.
+  The scan is used on every backend; harmless on GPU/TPU (same values).
   """
   gl_x, gl_w, lg_x, lg_w = _nodes(jnp.finfo(nu.dtype).bits)
   c0 = _c0(nu)
@@ -238,7 +239,7 @@ def _velocity_of_t(routes, shape, nu_valid, use_quad, nu_q, nu_b, digammas, t):
     v["beta"] = _beta_route_velocity(nu_b, t_abs, digammas)
   v = jnp.where(wide(use_quad), v["quad"], v["beta"]) if len(v) == 2 else v[routes[0]]
   v = jnp.clip(v, -big, big) * jnp.sign(jnp.where(regular, t, 1.0))
-  return jnp.where(regular, v, jnp.where(valid, 0.0, jnp.nan))
+  return utils.mask_invalid(regular | valid, jnp.where(regular, v, 0.0))
 
 
 def student_t_velocity(df, t):

@@ -145,7 +145,8 @@ def _series(nu, kappa):
   """``(log ive, A, B)`` by the ascending series (for ``R < 30``)."""
   n = 48 if kappa.dtype == jnp.float64 else 36
   x = (kappa * kappa / 4)[..., None]
-  i = jnp.arange(1, n + 1, dtype=kappa.dtype)
+  # Leading unit axes written out (runs under numpy_rank_promotion="raise").
+  i = jnp.reshape(jnp.arange(1, n + 1, dtype=kappa.dtype), (1,) * kappa.ndim + (n,))
   s0 = 1 + jnp.sum(jnp.cumprod(x / (i * (nu[..., None] + i)), axis=-1), -1)
   s1 = 1 + jnp.sum(jnp.cumprod(x / (i * (nu[..., None] + 1 + i)), axis=-1), -1)
   log_ive = (nu * jnp.log(kappa / 2) - jax.scipy.special.gammaln(nu + 1)
@@ -229,7 +230,11 @@ def _side_integral(k, gap, s, c, alpha):
   r"""``int_0^inf (gap + s (1 - e^-y)) exp(psi(y)) dy`` by the panel rule."""
   dtype = s.dtype
   grid, nodes, weights, depth = _rule(jnp.dtype(dtype).name)
-  grid, nodes, weights = (jnp.asarray(v, dtype) for v in (grid, nodes, weights))
+  # Ranks written out (runs under numpy_rank_promotion="raise"): the tables
+  # get the batch's leading unit axes.
+  k, gap, s, c, alpha = jnp.broadcast_arrays(k, gap, s, c, alpha)
+  grid, nodes, weights = (jnp.reshape(jnp.asarray(v, dtype), (1,) * s.ndim + (-1,))
+                          for v in (grid, nodes, weights))
   # psi(y) <= -(alpha+1) y + max(k s, 0) + max(alpha, 0) log1p(s/c): a bound.
   top = (depth + jnp.maximum(k * s, 0.0)
          + jnp.maximum(alpha, 0.0) * jnp.log1p(s / c)) / (alpha + 1)

@@ -46,6 +46,7 @@ bench: $(BENCH_VENV)/.installed
 	$(BPY) benchmarks/accuracy.py
 	$(BPY) benchmarks/scaling.py
 	$(BPY) benchmarks/compile.py
+	$(BPY) benchmarks/elbo_finite.py
 
 clean:
 	rm -rf $(VENV) $(BENCH_VENV) demo_output

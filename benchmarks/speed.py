@@ -2,8 +2,9 @@
 
     python benchmarks/speed.py [--repeats 5] [--out benchmarks/results] [--cases gamma,beta]
 
-Every case times ``d/dparam sum(draws)`` (one scalar parameter, draws of the
-given size) after a warm-up call that compiles it: irt_jax, jax.random,
+Every case times ``d/dparam sum(draws)`` (one scalar parameter and draws of the
+given size; or, in the "per-draw" rows, one parameter per draw, what a VAE's
+encoder feeds) after a warm-up call that compiles it: irt_jax, jax.random,
 TFP on JAX, NumPyro, Distrax (all under ``jax.jit(jax.grad(...))``) and PyTorch
 (``rsample`` + ``backward``, 2 threads). A peer that is not installed or has no
 reparameterized sampler for a case is reported as such, never faked. Ratios are
@@ -27,16 +28,29 @@ KEY = jax.random.key(0)
 F32 = jnp.float32
 PEERS = ("jax.random", "tfp", "numpyro", "distrax", "torch")
 
-# case -> (draws, event size, parameter value, targets: peer -> max ratio)
+# case -> (draws, event size, parameter value, targets: peer -> max ratio). A case
+# named "... per-draw" gives every draw its own parameters (shape None, the VAE
+# case: an encoder emits one parameter set per draw), of shape PER_DRAW[case].
+_GAMMA_T = {"jax.random": 0.05, "tfp": 0.3, "torch": 1.0}
+_BETA_T = {"jax.random": 0.05, "tfp": 0.5, "torch": 1.0}
+_T_T = {"jax.random": 0.1, "tfp": 0.5, "torch": 1.5}
+_VM_T = {"tfp": 0.5, "distrax": 0.5}
 CASES = {
-    "gamma a=0.3, 1e6": (10**6, 1, 0.3, {"jax.random": 0.05, "tfp": 0.3, "torch": 1.0}),
-    "gamma a=3, 1e6": (10**6, 1, 3.0, {"jax.random": 0.05, "tfp": 0.3, "torch": 1.0}),
-    "beta(0.5,0.5), 1e5": (10**5, 1, 0.5, {"jax.random": 0.05, "tfp": 0.5, "torch": 1.0}),
-    "student_t df=3, 1e5": (10**5, 1, 3.0, {"jax.random": 0.1, "tfp": 0.5, "torch": 1.5}),
+    "gamma a=0.3, 1e6": (10**6, 1, 0.3, _GAMMA_T),
+    "gamma a=3, 1e6": (10**6, 1, 3.0, _GAMMA_T),
+    "beta(0.5,0.5), 1e5": (10**5, 1, 0.5, _BETA_T),
+    "student_t df=3, 1e5": (10**5, 1, 3.0, _T_T),
     "dirichlet K=100, 1e3": (1000, 100, 0.5, {"jax.random": 0.1, "tfp": 0.5, "torch": 1.5}),
-    "von_mises kappa=2, 1e5": (10**5, 1, 2.0, {"tfp": 0.5, "distrax": 0.5}),
+    "von_mises kappa=2, 1e5": (10**5, 1, 2.0, _VM_T),
     "mixture 5 diag normals D=10, 1e4": (10**4, 10, 1.0, {"tfp": 0.3}),
+    "gamma a=3, 1e5 per-draw": (10**5, 1, 3.0, _GAMMA_T),
+    "beta(0.5,0.5), 1e5 per-draw": (10**5, 1, 0.5, _BETA_T),
+    "student_t df=3, 1e5 per-draw": (10**5, 1, 3.0, _T_T),
+    "von_mises kappa=2, 1e5 per-draw": (10**5, 1, 2.0, _VM_T),
+    "mixture 5 diag normals D=10, 1e4 per-draw logits": (10**4, 10, 1.0, {"tfp": 0.3}),
+    "beta(0.5,0.5), VAE 128x16 per-draw": (128 * 16, 1, 0.5, _BETA_T),
 }
+PER_DRAW = {c: ((128, 16) if "VAE" in c else (CASES[c][0],)) for c in CASES if "per-draw" in c}
 MIX_K, MIX_D = 5, 10
 
 
@@ -44,39 +58,61 @@ def _mix_locs(p):
   return p * jnp.linspace(-2.0, 2.0, MIX_K * MIX_D, dtype=F32).reshape(MIX_K, MIX_D)
 
 
+def _mix_params(case, p):
+  """(logits, locs) of the mixture case: per draw, the logits follow the parameter."""
+  if case not in PER_DRAW:
+    return jnp.zeros(MIX_K, F32), _mix_locs(p)
+  logits = p[:, None] * jnp.linspace(-1.0, 1.0, MIX_K, dtype=F32)
+  return logits, jnp.broadcast_to(_mix_locs(1.0), (p.shape[0], MIX_K, MIX_D))
+
+
+def sample_shape(case):
+  """The ``shape`` argument of the case: the draws, or None (per draw)."""
+  return None if case in PER_DRAW else (CASES[case][0],)
+
+
+def argument(case, x0):
+  """The case's differentiated parameter: a scalar, or one per draw."""
+  return jnp.full(PER_DRAW[case], x0, F32) if case in PER_DRAW else F32(x0)
+
+
 def jax_fn(lib, mods, case):
   """``f(param) -> scalar`` for a JAX library, or a string saying why not."""
-  n, _, _, _ = CASES[case]
+  shape = sample_shape(case)
   family = case.split(" ")[0]
   if lib == "irt_jax":
     if family == "gamma":
-      return lambda a: irt.gamma.sample(KEY, irt.gamma.Params(a), (n,), F32).sum()
+      return lambda a: irt.gamma.sample(KEY, irt.gamma.Params(a), shape, F32).sum()
     if family == "beta(0.5,0.5),":
-      return lambda a: irt.beta.sample(KEY, irt.beta.Params(a, a), (n,), F32).sum()
+      return lambda a: irt.beta.sample(KEY, irt.beta.Params(a, a), shape, F32).sum()
     if family == "student_t":
-      return lambda d: irt.student_t.sample(KEY, irt.student_t.Params(d), (n,), F32).sum()
+      return lambda d: irt.student_t.sample(KEY, irt.student_t.Params(d), shape, F32).sum()
     if family == "dirichlet":
       return lambda a: irt.dirichlet.sample(
-          KEY, irt.dirichlet.Params(jnp.full((100,), a, F32)), (n,), F32)[..., 0].sum()
+          KEY, irt.dirichlet.Params(jnp.full((100,), a, F32)), shape, F32)[..., 0].sum()
     if family == "von_mises":
       if not hasattr(irt, "von_mises"):
         return "no von_mises in this irt_jax"
-      return lambda k: irt.von_mises.sample(KEY, irt.von_mises.Params(0.0, k), (n,), F32).sum()
+      return lambda k: irt.von_mises.sample(KEY, irt.von_mises.Params(0.0, k), shape, F32).sum()
     if not hasattr(irt, "mixture"):
       return "no mixture in this irt_jax"
     mix = irt.mixture.of(irt.normal, event_ndims=1)
-    return lambda p: mix.sample(KEY, mix.Params(
-        jnp.zeros(MIX_K, F32), irt.normal.Params(_mix_locs(p), jnp.ones((MIX_K, MIX_D), F32))),
-        (n,), F32).sum()
+
+    def mixture_sum(p):
+      logits, locs = _mix_params(case, p)
+      comps = irt.normal.Params(locs, jnp.ones(locs.shape, F32))
+      return mix.sample(KEY, mix.Params(logits, comps), shape, F32).sum()
+    return mixture_sum
   if lib == "jax.random":
     fns = {
-        "gamma": lambda a: jax.random.gamma(KEY, a, (n,), F32).sum(),
-        "beta(0.5,0.5),": lambda a: jax.random.beta(KEY, a, a, (n,), F32).sum(),
-        "student_t": lambda d: jax.random.t(KEY, d, (n,), F32).sum(),
+        "gamma": lambda a: jax.random.gamma(KEY, a, shape, F32).sum(),
+        "beta(0.5,0.5),": lambda a: jax.random.beta(KEY, a, a, shape, F32).sum(),
+        "student_t": lambda d: jax.random.t(KEY, d, shape, F32).sum(),
         "dirichlet": lambda a: jax.random.dirichlet(
-            KEY, jnp.full((100,), a, F32), (n,), F32)[..., 0].sum(),
+            KEY, jnp.full((100,), a, F32), shape, F32)[..., 0].sum(),
     }
     return fns.get(family, "no sampler")
+  draws = () if shape is None else shape
   mod = mods[lib]
   if isinstance(mod, str):
     return mod
@@ -89,10 +125,10 @@ def jax_fn(lib, mods, case):
         "dirichlet": lambda a: d.Dirichlet(jnp.full((100,), a, F32)),
         "von_mises": lambda k: d.VonMises(0.0, k),
         "mixture": lambda p: d.MixtureSameFamily(
-            d.Categorical(logits=jnp.zeros(MIX_K, F32)),
-            d.Independent(d.Normal(_mix_locs(p), 1.0), 1), reparameterize=True),
+            d.Categorical(logits=_mix_params(case, p)[0]),
+            d.Independent(d.Normal(_mix_params(case, p)[1], 1.0), 1), reparameterize=True),
     }[family]
-    return lambda x: _reduce(family, make(x).sample(n, seed=KEY))
+    return lambda x: _reduce(family, make(x).sample(draws, seed=KEY))
   if lib == "numpyro":
     make = {
         "gamma": lambda a: mod.Gamma(a),
@@ -104,7 +140,7 @@ def jax_fn(lib, mods, case):
     }[family]
     if make is None or not make(jnp.float32(1.0)).has_rsample:
       return "no reparameterized sampler"
-    return lambda x: _reduce(family, make(x).rsample(KEY, (n,)))
+    return lambda x: _reduce(family, make(x).rsample(KEY, draws))
   if lib == "distrax":
     names = {"gamma": "Gamma", "beta(0.5,0.5),": "Beta", "dirichlet": "Dirichlet",
              "von_mises": "VonMises"}
@@ -117,7 +153,7 @@ def jax_fn(lib, mods, case):
         "dirichlet": lambda a: cls(jnp.full((100,), a, F32)),
         "von_mises": lambda k: cls(0.0, k),
     }[family]
-    return lambda x: _reduce(family, make(x).sample(seed=KEY, sample_shape=n))
+    return lambda x: _reduce(family, make(x).sample(seed=KEY, sample_shape=draws))
   raise ValueError(lib)
 
 
@@ -131,6 +167,7 @@ def torch_fn(torch, case):
     return torch
   n, _, x0, _ = CASES[case]
   family = case.split(" ")[0]
+  draws = () if case in PER_DRAW else (n,)
   D = torch.distributions
   make = {
       "gamma": lambda p: D.Gamma(p, 1.0),
@@ -142,8 +179,8 @@ def torch_fn(torch, case):
     return "no rsample"
 
   def run(a):
-    p = torch.tensor(a, requires_grad=True)
-    s = make(p).rsample((n,))
+    p = torch.full(PER_DRAW.get(case, ()), a, requires_grad=True)
+    s = make(p).rsample(draws)
     (s[..., 0] if family == "dirichlet" else s).sum().backward()
     return p.grad
   return run
@@ -172,7 +209,7 @@ def main():
         continue
       compiled = fn if lib == "torch" else jax.jit(jax.grad(fn))
       try:
-        row[lib] = _common.timed(compiled, F32(x0) if lib != "torch" else x0,
+        row[lib] = _common.timed(compiled, argument(case, x0) if lib != "torch" else x0,
                                  repeats=args.repeats)
       except Exception as e:  # pylint: disable=broad-except  (a peer's own failure)
         row[lib] = f"failed: {type(e).__name__}: {str(e)[:80]}"
@@ -195,13 +232,13 @@ def ratio_cells(row):
 
 
 def print_table(results):
-  head = f"{'case':34s} {'irt_jax ms':>10s} {'x floor':>8s} " + " ".join(f"{p:>12s}" for p in PEERS)
+  head = f"{'case':50s} {'irt_jax ms':>10s} {'x floor':>8s} " + " ".join(f"{p:>12s}" for p in PEERS)
   print("\nsample + grad, jit, float32; peer columns: ratio irt_jax/peer "
         "(target in brackets, * = missed)\n" + head)
   for case, row in results["cases"].items():
     irt_ms = row["irt_jax"]
     if isinstance(irt_ms, str):
-      print(f"{case:34s} {irt_ms}")
+      print(f"{case:50s} {irt_ms}")
       continue
     cells = []
     for lib, r, target in ratio_cells(row):
@@ -210,9 +247,9 @@ def print_table(results):
       else:
         mark = "" if target is None else (f"[{target}]" if r <= target else f"[{target}]*")
         cells.append(f"{r:7.3f}{mark:>5s}")
-    print(f"{case:34s} {1e3 * irt_ms:10.1f} {irt_ms / row['floor']:8.1f} " + " ".join(cells))
+    print(f"{case:50s} {1e3 * irt_ms:10.1f} {irt_ms / row['floor']:8.1f} " + " ".join(cells))
   print("peer ms: " + "; ".join(
-      f"{case.split(',')[0]}: " + ", ".join(
+      f"{case}: " + ", ".join(
           f"{lib} {1e3 * row[lib]:.1f}" for lib in PEERS if not isinstance(row[lib], str))
       for case, row in results["cases"].items()))
 

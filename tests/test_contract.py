@@ -3,7 +3,7 @@
 One line in ``CASES`` gives a family the whole battery (see docs/ADDING_A_FAMILY.md):
 it meets the contract (irt_jax/_src/family.py) and its generated members' examples
 run; draws have the right shape, dtype and support, follow the law (KS against an
-independent CDF for 1-D families), are equal eager and under ``jit`` (chex variants)
+independent CDF for 1-D families), are equal eager and under ``jit``
 and under ``vmap`` over keys and parameters; ``log_prob`` matches the reference;
 per-draw gradients match central differences of the reference CDF (1-D); the
 Monte-Carlo gradient of ``E[z]`` matches ``jax.grad`` of the closed-form mean;
@@ -18,9 +18,9 @@ Sizes are kept small: the per-family work is a handful of compiled programs.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from typing import Any, Callable
 
-from absl.testing import parameterized
 import chex
 import jax
 import jax.numpy as jnp
@@ -225,15 +225,26 @@ def test_hooks_equal_what_they_fuse(name):
   p = CASES[name].params(jnp.float64)
   z = family.sample(KEY, p, (4,))
   t = jax.tree.map(lambda v: jnp.full_like(v, 0.7), p)
+  out = _hooks_and_what_they_fuse(family, p, z, t)
+  if "fused" in out:
+    chex.assert_trees_all_close(out["fused"], out["separate"], rtol=1e-10, atol=1e-12)
+  if "velocity" in out:
+    np.testing.assert_allclose(out["velocity"], out["rule"], rtol=1e-9)
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def _hooks_and_what_they_fuse(family, p, z, t):
+  # Compiled (eagerly, every loop in the kernels would compile anew per call).
   separate = lambda q, x: (family.log_prob(q, x), family.log_cdf(q, x), family.log_sf(q, x))
+  out = {}
   if hasattr(family, "log_terms"):
-    want = jax.jvp(separate, (p, z), (t, jnp.full_like(z, 0.3)))
-    got = jax.jvp(family.log_terms, (p, z), (t, jnp.full_like(z, 0.3)))
-    chex.assert_trees_all_close(got, want, rtol=1e-10, atol=1e-12)
+    out["separate"] = jax.jvp(separate, (p, z), (t, jnp.full_like(z, 0.3)))
+    out["fused"] = jax.jvp(family.log_terms, (p, z), (t, jnp.full_like(z, 0.3)))
   if hasattr(family, "velocity"):
     _, f_dot = jax.jvp(lambda q: family.cdf(q, z), (p,), (t,))
-    np.testing.assert_allclose(family.velocity(p, z, t),
-                               -f_dot / jnp.exp(family.log_prob(p, z)), rtol=1e-9)
+    out["velocity"] = family.velocity(p, z, t)
+    out["rule"] = -f_dot / jnp.exp(family.log_prob(p, z))
+  return out
 
 
 @pytest.mark.parametrize("dtype", [jnp.float32, jnp.float64])
@@ -254,29 +265,30 @@ def test_draws_shape_dtype_support_and_law(name, dtype):
       np.testing.assert_allclose(case.family.log_prob(p, x), ref["logpdf"](x), rtol=1e-7)
 
 
-class JitEagerVmapTest(chex.TestCase):
-  """Eager = ``jit`` (chex variants), and ``vmap`` over keys and parameters."""
+def _draws_by_key_and_param(family, k, ks, q, qs):
+  draw = lambda key, r: family.sample(key, r, (6,))
+  return (draw(k, q), jax.vmap(draw, in_axes=(0, None))(ks, q),
+          jax.vmap(draw, in_axes=(None, 0))(k, qs))
 
-  @chex.variants(with_jit=True, without_jit=True)
-  @parameterized.named_parameters(*[(n, n) for n in NAMES])
-  def test_agree(self, name):
-    family = CASES[name].family
-    p = CASES[name].params(jnp.float64)
-    draw = lambda k, q: family.sample(k, q, (6,))
-    keys = jax.random.split(KEY, 3)
-    stacked = jax.tree.map(lambda v: jnp.stack([v, v]), p)
 
-    @self.variant
-    def run(k, ks, q, qs):
-      return (draw(k, q), jax.vmap(draw, in_axes=(0, None))(ks, q),
-              jax.vmap(draw, in_axes=(None, 0))(k, qs))
+@pytest.mark.parametrize("jit", [False, True], ids=["eager", "jit"])
+@pytest.mark.parametrize("name", _grouped(NAMES))
+def test_jit_eager_and_vmap_agree(name, jit):
+  """Eager = ``jit``, and ``vmap`` over keys and over parameters."""
+  family = CASES[name].family
+  p = CASES[name].params(jnp.float64)
+  keys = jax.random.split(KEY, 3)
+  stacked = jax.tree.map(lambda v: jnp.stack([v, v]), p)
+  run = _jit_draws_by_key_and_param if jit else _draws_by_key_and_param
+  z, by_key, by_param = run(family, KEY, keys, p, stacked)
+  want = family.sample(KEY, p, (6,))     # eager, outside the program
+  chex.assert_trees_all_close(z, want, rtol=1e-12)
+  chex.assert_shape(by_key, (3,) + want.shape)
+  chex.assert_trees_all_close(by_key[1], family.sample(keys[1], p, (6,)), rtol=1e-12)
+  chex.assert_trees_all_close(by_param[0], want, rtol=1e-12)
 
-    z, by_key, by_param = run(KEY, keys, p, stacked)
-    want = family.sample(KEY, p, (6,))     # eager, outside the variant
-    chex.assert_trees_all_close(z, want, rtol=1e-12)
-    chex.assert_shape(by_key, (3,) + want.shape)
-    chex.assert_trees_all_close(by_key[1], family.sample(keys[1], p, (6,)), rtol=1e-12)
-    chex.assert_trees_all_close(by_param[0], want, rtol=1e-12)
+
+_jit_draws_by_key_and_param = jax.jit(_draws_by_key_and_param, static_argnums=0)
 
 
 @pytest.mark.parametrize("name", _grouped(NAMES))
@@ -288,8 +300,7 @@ def test_gradients_per_draw_and_of_the_mean(name):
   p = case.params(jnp.float64)
   n = 20_000
   per_draw_params = jax.tree.map(lambda v: jnp.broadcast_to(v, (n,) + jnp.shape(v)), p)
-  per_draw = jax.jit(jax.grad(lambda q: jnp.sum(case.family.sample(KEY, q))))(
-      per_draw_params)
+  per_draw = _grad_of_sum(case.family, per_draw_params)
   grads = [np.asarray(v) for v in jax.tree.leaves(per_draw)]
   assert all(np.all(np.isfinite(g)) for g in grads)
   # Unbiased: the mean over draws is d/dp E[sum of one draw] (closed-form mean;
@@ -320,15 +331,36 @@ def test_gradients_per_draw_and_of_the_mean(name):
 def test_second_order_from_one_rule(name):
   case = CASES[name]
   p = case.params(jnp.float64)
-  f = lambda q, mode: jnp.sum(jnp.sin(case.family.sample(KEY, q, (5,), mode=mode)))
-  rev_rev = jax.jit(jax.grad(lambda q: _total(jax.grad(f)(q, "vjp"))))(p)
-  fwd_rev = jax.jit(jax.grad(lambda q: _total(jax.grad(f)(q, "jvp"))))(p)
+  rev_rev, fwd_rev = _second_order(case.family, p)
   chex.assert_trees_all_close(rev_rev, fwd_rev, rtol=1e-7, atol=1e-9)
   assert all(bool(jnp.all(jnp.isfinite(v))) for v in jax.tree.leaves(rev_rev))
 
 
+# The battery's compiled programs take the family as a static argument and the
+# parameters as arguments, so a family's parameter regimes (gamma / gamma_small,
+# the three betas, ...) share one compilation: the suite is compile-bound.
 def _total(tree):
   return sum(jnp.sum(v) for v in jax.tree.leaves(tree))
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def _grad_of_sum(family, q):
+  return jax.grad(lambda r: jnp.sum(family.sample(KEY, r)))(q)
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def _second_order(family, q):
+  # Both modes in one program: it compiles in ~70% of the time of two
+  # (the draws are shared).
+  def second(mode):
+    f = lambda r: jnp.sum(jnp.sin(family.sample(KEY, r, (5,), mode=mode)))
+    return jax.grad(lambda r: _total(jax.grad(f)(r)))(q)
+  return second("vjp"), second("jvp")
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def _draws_of(family, q):
+  return family.sample(KEY, q, (64,))
 
 
 @pytest.mark.parametrize("name", _grouped(NAMES))
@@ -342,6 +374,5 @@ def test_invalid_parameters(name):
   assert not bool(jnp.all(case.family.is_valid(bad)))
   good = case.params(jnp.float64)
   assert bool(jnp.all(case.family.is_valid(good)))
-  traced = jax.jit(lambda q: case.family.sample(KEY, q, (64,)))(
-      jax.tree.map(lambda v: jnp.asarray(v, jnp.float64), bad))
+  traced = _draws_of(case.family, jax.tree.map(lambda v: jnp.asarray(v, jnp.float64), bad))
   assert bool(jnp.any(jnp.isnan(traced)))

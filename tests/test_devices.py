@@ -146,19 +146,25 @@ SHARD_MAP = textwrap.dedent("""
             fam, _ = make(t)
             return jax.grad(lambda s: jnp.mean(fam.sample(key, make(s)[1], (64,), mode=mode)))(t)
         want = np.asarray(jax.jit(jax.vmap(grad_one, (0, None)))(keys, 2.0))
-        for mode in ("vjp", "jvp"):   # both rules against the unsharded vjp rule
-            # Parameters replicated: shard_map sums the cotangent of a replicated
-            # input over the devices, so each device holds the total.
-            total = jax.jit(jax.shard_map(lambda ks, t: grad_one(ks[0], t, mode), mesh=mesh,
-                                          in_specs=(P("d"), P()), out_specs=P()))(
-                sharded_keys, 2.0)
+
+        # One program per family (compiles faster than one per variant).
+        @jax.jit
+        def sharded(ks, t, ts):
+            # Parameters replicated, both rules: shard_map sums the cotangent of a
+            # replicated input over the devices, so each device holds the total.
+            totals = [jax.shard_map(lambda k, s: grad_one(k[0], s, mode), mesh=mesh,
+                                    in_specs=(P("d"), P()), out_specs=P())(ks, t)
+                      for mode in ("vjp", "jvp")]
+            # Parameters sharded too: one gradient per device.
+            each = jax.shard_map(lambda k, s: grad_one(k[0], s[0])[None], mesh=mesh,
+                                 in_specs=(P("d"), P("d")), out_specs=P("d"))(ks, ts)
+            return totals, each
+
+        ts = jax.device_put(jnp.full((2,), 2.0), NamedSharding(mesh, P("d")))
+        totals, each = sharded(sharded_keys, 2.0, ts)
+        for mode, total in zip(("vjp", "jvp"), totals):  # against the unsharded vjp rule
             np.testing.assert_allclose(np.asarray(total), want.sum(), rtol=1e-10, atol=1e-12,
                                        err_msg=f"{name} {mode} replicated")
-        # Parameters sharded too: one gradient per device.
-        ts = jax.device_put(jnp.full((2,), 2.0), NamedSharding(mesh, P("d")))
-        each = jax.jit(jax.shard_map(lambda ks, t: grad_one(ks[0], t[0])[None],
-                                     mesh=mesh, in_specs=(P("d"), P("d")),
-                                     out_specs=P("d")))(sharded_keys, ts)
         np.testing.assert_allclose(np.asarray(each), want, rtol=1e-10, atol=1e-12,
                                    err_msg=f"{name} sharded")
     print("SHARD_MAP_OK")

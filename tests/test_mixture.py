@@ -16,6 +16,7 @@ import scipy.stats as st
 
 import irt_jax as irt
 from irt_jax import mixture
+from irt_jax._src.mixture import Mixture
 from tests.references import scipy_dist
 
 KEY = jax.random.key(0)
@@ -255,19 +256,20 @@ def test_second_order_is_unbiased_and_modes_agree():
   def first(q):
     return jax.grad(lambda r: jnp.sum(mix.sample(KEY, r, (n,))))(q).logits
 
-  second = jax.jit(jax.grad(lambda q: jnp.sum(first(q)[:, 0])))(full)
+  def mean_z(logits, loc, mode):
+    q = p._replace(logits=logits, components=p.components._replace(loc=loc))
+    return jnp.mean(mix.sample(KEY, q, (n,), mode=mode))
+
+  second, hess = jax.jit(lambda q, l, c: (   # one program (compiles faster than two)
+      jax.grad(lambda r: jnp.sum(first(r)[:, 0]))(q),
+      jax.hessian(lambda l, c: mean_z(l, c, "jvp"), argnums=(0, 1))(l, c)))(
+          full, p.logits, p.components.loc)
   h_ll = np.asarray(second.logits[:, 0])
   h_lm = np.asarray(second.components.loc[:, 0])
   for h, truth in [(h_ll, w[0] * (1 - 2 * w[0]) * (m[0] - e1)), (h_lm, w[0] * (1 - w[0]))]:
     se = h.std() / np.sqrt(n)
     assert abs(h.mean() - truth) < 5 * se, (h.mean(), truth, se)
 
-  def mean_z(logits, loc, mode):
-    q = p._replace(logits=logits, components=p.components._replace(loc=loc))
-    return jnp.mean(mix.sample(KEY, q, (n,), mode=mode))
-
-  hess = jax.jit(jax.hessian(lambda l, c: mean_z(l, c, "jvp"), argnums=(0, 1)))(
-      p.logits, p.components.loc)
   np.testing.assert_allclose(hess[0][0][0, 0], h_ll.mean(), rtol=1e-9)
   np.testing.assert_allclose(hess[0][1][0, 0], h_lm.mean(), rtol=1e-9)
 
@@ -476,11 +478,12 @@ def test_multivariate_second_order():
   def first(q):
     return jax.grad(lambda r: jnp.sum(mix.sample(KEY, r, (n,))[:, 2]))(q).logits[:, 0]
 
-  h = np.asarray(jax.jit(jax.grad(lambda q: jnp.sum(first(q))))(full).logits[:, 0])
+  mean_z2 = lambda l: jnp.mean(mix.sample(KEY, p._replace(logits=l), (n,), mode="jvp")[:, 2])
+  second, hess = jax.jit(lambda q, l: (   # one program (compiles faster than two)
+      jax.grad(lambda r: jnp.sum(first(r)))(q), jax.hessian(mean_z2)(l)))(full, p.logits)
+  h = np.asarray(second.logits[:, 0])
   se = h.std() / np.sqrt(n)
   assert abs(h.mean() - truth) < 5 * se, (h.mean(), truth, se)
-  mean_z2 = lambda l: jnp.mean(mix.sample(KEY, p._replace(logits=l), (n,), mode="jvp")[:, 2])
-  hess = jax.jit(jax.hessian(mean_z2))(p.logits)
   np.testing.assert_allclose(hess[0, 0], h.mean(), rtol=1e-9)
 
 
@@ -707,11 +710,12 @@ def test_full_covariance_second_order_density_and_bad_input():
   def first(q):
     return jax.grad(lambda r: jnp.sum(mix.sample(KEY, r, (n,))[:, 2]))(q).logits[:, 0]
 
-  h = np.asarray(jax.jit(jax.grad(lambda q: jnp.sum(first(q))))(full).logits[:, 0])
+  mean_z2 = lambda l: jnp.mean(mix.sample(KEY, p._replace(logits=l), (n,), mode="jvp")[:, 2])
+  second, hess = jax.jit(lambda q, l: (   # one program (compiles faster than two)
+      jax.grad(lambda r: jnp.sum(first(r)))(q), jax.hessian(mean_z2)(l)))(full, p.logits)
+  h = np.asarray(second.logits[:, 0])
   se = h.std() / np.sqrt(n)
   assert abs(h.mean() - truth) < 5 * se, (h.mean(), truth, se)
-  mean_z2 = lambda l: jnp.mean(mix.sample(KEY, p._replace(logits=l), (n,), mode="jvp")[:, 2])
-  hess = jax.jit(jax.hessian(mean_z2))(p.logits)
   np.testing.assert_allclose(hess[0, 0], h.mean(), rtol=1e-9)
   x = np.asarray(fc_draws_and_vjps("float64", 4000)[0][:8])
   want = sp.logsumexp(np.stack([st.multivariate_normal(FC_LOC[k], FC_TRIL[k] @ FC_TRIL[k].T)
@@ -751,17 +755,23 @@ def test_factorized_rule_equals_dense_triangular_solve(component):
                                                  pos(keys[1])),
            irt.gamma: lambda: irt.gamma.Params(pos(keys[0]), pos(keys[1]))}[component]()
   fast = mixture.of(component, event_ndims=1)
-  dense = mixture.of(component, event_ndims=1)
+  dense = Mixture(component, event_ndims=1)   # its own object: of() is cached
   dense._factorized = False
+  assert dense is not fast
   p, _, _, _ = fast._prepare(mixture.Params(jax.random.normal(keys[2], (n, k)), comps),
                              jnp.float64)
   z = fast.sample(KEY, p, (n,), jnp.float64)
   p_dot = jax.tree.map(lambda v: jax.random.normal(keys[0], v.shape, v.dtype), p)
   z_bar = jax.random.normal(keys[1], z.shape, z.dtype)
-  va, vb = (jax.jit(m._velocity)(p, z, p_dot) for m in (fast, dense))
+
+  @jax.jit   # one program for the four (compiles faster than four)
+  def rules(q, x, q_dot, x_bar):
+    return [(m._velocity(q, x, q_dot),
+             jax.linear_transpose(functools.partial(m._velocity, q, x), q)(x_bar)[0])
+            for m in (fast, dense)]
+
+  (va, ta), (vb, tb) = rules(p, z, p_dot, z_bar)
   np.testing.assert_allclose(va, vb, rtol=1e-8, atol=1e-10)
-  ta, tb = (jax.jit(lambda q, x, e, m=m: jax.linear_transpose(
-      functools.partial(m._velocity, q, x), q)(e)[0])(p, z, z_bar) for m in (fast, dense))
   for u, v in zip(jax.tree.leaves(ta), jax.tree.leaves(tb)):
     np.testing.assert_allclose(u, v, rtol=1e-8, atol=1e-10)
 

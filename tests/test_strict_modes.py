@@ -105,3 +105,25 @@ def test_no_nan_even_in_discarded_branches(name):
     with jax.disable_jit(), jax.debug_nans(True):
       _run_all(name, False, "disable_jit() + debug_nans(True)", steps,
                lambda fn, *a: fn(*a))
+
+
+@pytest.mark.parametrize("x64", X64)
+def test_unconstrained_pairs_trace_under_strict_promotion(x64):
+  """``beta.sample_logit`` / ``log_prob_logit``, ``gamma.sample_log`` /
+  ``log_prob_log``, ``dirichlet.sample_log`` / ``log_prob_log``, with a batch of
+  parameters of lower rank than the draws (what an ELBO over several draws per
+  parameter set feeds)."""
+  import irt_jax as irt
+  dtype = jnp.float64 if x64 else jnp.float32
+  c = jnp.asarray([0.5, 1.0, 3.0], dtype)
+  pairs = {
+      "beta": (irt.beta.sample_logit, irt.beta.log_prob_logit, lambda a: irt.beta.Params(a, 2 * a), (4, 3)),
+      "gamma": (irt.gamma.sample_log, irt.gamma.log_prob_log, lambda a: irt.gamma.Params(a, a), (4, 3)),
+      "dirichlet": (irt.dirichlet.sample_log, irt.dirichlet.log_prob_log, irt.dirichlet.Params, (4,)),
+  }
+  with jax.enable_x64(x64), jax.numpy_rank_promotion("raise"), jax.numpy_dtype_promotion("strict"):
+    for name, (draw, density, params, shape) in pairs.items():
+      elbo_term = lambda a: jnp.sum(density(params(a), draw(KEY, params(a), shape)))
+      _run_all(name, x64, "numpy_rank_promotion + numpy_dtype_promotion", {
+          "sample + log density, grad": (jax.grad(elbo_term), (c,))},
+          lambda fn, *a: jax.make_jaxpr(fn)(*a))

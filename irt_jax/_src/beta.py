@@ -201,8 +201,7 @@ def log_prob_logit(params: Params, y: ArrayLike) -> jax.Array:
   True
   """
   p, dtype = _prepare(params)
-  a, b = p
-  y = jnp.asarray(y, dtype)
+  a, b, y = utils.lift_all(*p, jnp.asarray(y, dtype))  # rank-explicit
   log_x, log_1mx = -jax.nn.softplus(-y), -jax.nn.softplus(y)
   return a * log_x + b * log_1mx - _log_beta(a, b)
 

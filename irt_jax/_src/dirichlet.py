@@ -162,7 +162,7 @@ def log_prob_log(params: Params, y: ArrayLike) -> jax.Array:
   -2.81341
   """
   (alpha,), dtype = _prepare(params)
-  y = jnp.asarray(y, dtype)
+  alpha, y = utils.lift_all(alpha, jnp.asarray(y, dtype))  # rank-explicit
   gammaln = jax.scipy.special.gammaln
   log_norm = jnp.sum(gammaln(alpha), -1) - gammaln(jnp.sum(alpha, -1))
   return jnp.sum(alpha * y, -1) - log_norm

@@ -300,8 +300,8 @@ def log_prob_log(params: Params, y: ArrayLike) -> jax.Array:
   True
   """
   p, dtype = _prepare(params)
-  a, rate = p
-  y = jnp.asarray(y, dtype) + jnp.log(rate)   # log(rate z): the standard gamma's log
+  a, rate, y = utils.lift_all(*p, jnp.asarray(y, dtype))  # rank-explicit
+  y = y + jnp.log(rate)   # log(rate z): the standard gamma's log
   return a * y - jnp.exp(y) - jax.scipy.special.gammaln(a)
 
 

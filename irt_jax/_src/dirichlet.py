@@ -83,12 +83,23 @@ def sample(key: ArrayLike, params: Params, shape=None, dtype=None, *,
   >>> bool(jnp.all(jnp.isfinite(g)))
   True
   """
+  return jax.nn.softmax(_log_gammas(key, params, shape, dtype, mode), axis=-1)
+
+
+def _log_gammas(key, params, shape, dtype, mode):
+  """``log G_k ~ log Gamma(alpha_k, 1)``, shape ``shape + (K,)``: what
+  :func:`sample` and :func:`sample_log` normalise."""
   (alpha,), dtype = _prepare(params, dtype)
   k = alpha.shape[-1]
   shape = utils.resolve_shape(shape, alpha.shape[:-1])
   log_g = _gamma.sample_log(key, _gamma.Params(alpha, 1.0), shape + (k,), dtype,
                             mode=mode)
-  return jax.nn.softmax(log_g, axis=-1)
+  return log_g
+
+
+def _log_norm(alpha):
+  gammaln = jax.scipy.special.gammaln
+  return jnp.sum(gammaln(alpha), -1) - gammaln(jnp.sum(alpha, -1))
 
 
 def log_prob(params: Params, z: ArrayLike) -> jax.Array:
@@ -101,9 +112,7 @@ def log_prob(params: Params, z: ArrayLike) -> jax.Array:
   """
   (alpha,), dtype = _prepare(params)
   alpha, z = utils.lift_all(alpha, jnp.asarray(z, dtype))  # rank-explicit
-  gammaln = jax.scipy.special.gammaln
-  log_norm = jnp.sum(gammaln(alpha), -1) - gammaln(jnp.sum(alpha, -1))
-  return jnp.sum(jax.scipy.special.xlogy(alpha - 1, z), -1) - log_norm
+  return jnp.sum(jax.scipy.special.xlogy(alpha - 1, z), -1) - _log_norm(alpha)
 
 
 def sample_log(key: ArrayLike, params: Params, shape=None, dtype=None, *,
@@ -130,12 +139,7 @@ def sample_log(key: ArrayLike, params: Params, shape=None, dtype=None, *,
   >>> bool(jnp.all(jnp.isfinite(irt.dirichlet.log_prob_log(p, y))))
   True
   """
-  (alpha,), dtype = _prepare(params, dtype)
-  k = alpha.shape[-1]
-  shape = utils.resolve_shape(shape, alpha.shape[:-1])
-  log_g = _gamma.sample_log(key, _gamma.Params(alpha, 1.0), shape + (k,), dtype,
-                            mode=mode)
-  return jax.nn.log_softmax(log_g, axis=-1)
+  return jax.nn.log_softmax(_log_gammas(key, params, shape, dtype, mode), axis=-1)
 
 
 def log_prob_log(params: Params, y: ArrayLike) -> jax.Array:
@@ -163,9 +167,7 @@ def log_prob_log(params: Params, y: ArrayLike) -> jax.Array:
   """
   (alpha,), dtype = _prepare(params)
   alpha, y = utils.lift_all(alpha, jnp.asarray(y, dtype))  # rank-explicit
-  gammaln = jax.scipy.special.gammaln
-  log_norm = jnp.sum(gammaln(alpha), -1) - gammaln(jnp.sum(alpha, -1))
-  return jnp.sum(alpha * y, -1) - log_norm
+  return jnp.sum(alpha * y, -1) - _log_norm(alpha)
 
 
 def mean(params: Params) -> jax.Array:

@@ -17,6 +17,8 @@ import jax.numpy as jnp
 import numpy as np
 from jax import core as _public_core
 
+from irt_jax._src.special.common import nan_unless
+
 try:  # Reads the primal value through JVP tracers (grad of a concrete call).
   from jax._src.core import to_concrete_value as _to_concrete_value
 except ImportError:  # pragma: no cover - older / newer JAX without it.
@@ -179,13 +181,9 @@ def lift_all(*trees: Any) -> tuple[Any, ...]:
 
 
 def mask_invalid(valid: jax.Array, z: jax.Array) -> jax.Array:
-  """NaN where a (traced) parameter is invalid: never a plausible wrong draw.
-
-  The NaN is made only there (``inf - inf``, as ``special.common.nan_unless``):
-  a NaN constant in the discarded branch would trip ``jax.debug_nans``."""
-  z = jnp.asarray(z)
-  inf = jnp.where(valid, 0.0, jnp.inf).astype(z.dtype)
-  return jnp.where(valid, z, inf - inf)
+  """NaN where a (traced) parameter is invalid: never a plausible wrong draw
+  (made only there: :func:`irt_jax._src.special.common.nan_unless`)."""
+  return nan_unless(valid, z)
 
 
 def finite_or_saturate(x: jax.Array) -> jax.Array:

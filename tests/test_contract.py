@@ -167,6 +167,55 @@ CASES = {
         WEIBULL, lambda dt: tuple(_n(dt, 2.0, 1.5)),
         lambda lam, k: _frozen(st.weibull_min(k, scale=lam)),
         lambda: (2.0, np.nan), "params"),
+    # The everyday explicit families (irt_jax/_src/explicit.py).
+    "kumaraswamy": Case(
+        irt.kumaraswamy, lambda dt: irt.kumaraswamy.Params(*_n(dt, 2.0, 3.0)),
+        lambda a, b: dict(   # closed form: F = 1 - (1 - z^a)^b
+            cdf=lambda z: -np.expm1(b * np.log1p(-z ** a)),
+            logpdf=lambda z: np.log(a * b) + (a - 1) * np.log(z) + (b - 1) * np.log1p(-z ** a)),
+        lambda: irt.kumaraswamy.Params(0.0, 1.0), "concentration1"),
+    "weibull": Case(
+        irt.weibull, lambda dt: irt.weibull.Params(*_n(dt, 2.0, 1.5)),
+        lambda lam, k: _frozen(st.weibull_min(k, scale=lam)),
+        lambda: irt.weibull.Params(1.0, -1.0), "concentration"),
+    "gumbel": Case(
+        irt.gumbel, lambda dt: irt.gumbel.Params(*_n(dt, 0.5, 2.0)),
+        lambda m, s: _frozen(st.gumbel_r(m, s)),
+        lambda: irt.gumbel.Params(np.nan, 1.0), "loc"),
+    "log_normal": Case(
+        irt.log_normal, lambda dt: irt.log_normal.Params(*_n(dt, 0.3, 0.5)),
+        lambda m, s: _frozen(st.lognorm(s, scale=np.exp(m))),
+        lambda: irt.log_normal.Params(0.0, -1.0), "scale"),
+    "half_normal": Case(
+        irt.half_normal, lambda dt: irt.half_normal.Params(*_n(dt, 2.0)),
+        lambda s: _frozen(st.halfnorm(scale=s)),
+        lambda: irt.half_normal.Params(-1.0), "scale"),
+    "half_cauchy": Case(
+        irt.half_cauchy, lambda dt: irt.half_cauchy.Params(*_n(dt, 2.0)),
+        lambda s: _frozen(st.halfcauchy(scale=s)),
+        lambda: irt.half_cauchy.Params(np.inf), "scale"),
+    "half_student_t": Case(
+        irt.half_student_t, lambda dt: irt.half_student_t.Params(*_n(dt, 3.0, 2.0)),
+        lambda df, s: dict(  # |t| of scipy.stats.t: F = 2 F_t - 1, q = 2 q_t
+            cdf=lambda z: 2 * st.t(df, scale=s).cdf(z) - 1,
+            logpdf=lambda z: np.log(2) + st.t(df, scale=s).logpdf(z)),
+        lambda: irt.half_student_t.Params(-1.0), "df"),
+    "laplace": Case(
+        irt.laplace, lambda dt: irt.laplace.Params(*_n(dt, 0.5, 2.0)),
+        lambda m, s: _frozen(st.laplace(m, s)),
+        lambda: irt.laplace.Params(0.0, 0.0), "scale"),
+    "cauchy": Case(
+        irt.cauchy, lambda dt: irt.cauchy.Params(*_n(dt, 0.5, 2.0)),
+        lambda m, s: _frozen(st.cauchy(m, s)),
+        lambda: irt.cauchy.Params(0.0, -2.0), "scale"),
+    "exponential": Case(
+        irt.exponential, lambda dt: irt.exponential.Params(*_n(dt, 2.0)),
+        lambda r: _frozen(st.expon(scale=1 / r)),
+        lambda: irt.exponential.Params(0.0), "rate"),
+    "pareto": Case(
+        irt.pareto, lambda dt: irt.pareto.Params(*_n(dt, 1.5, 3.0)),
+        lambda s, a: _frozen(st.pareto(a, scale=s)),
+        lambda: irt.pareto.Params(-1.0, 3.0), "scale"),
 }
 # The univariate mixture's reference, written once the case exists.
 CASES["mixture_normal"] = dataclasses.replace(

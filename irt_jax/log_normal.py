@@ -1,0 +1,4 @@
+"""Public API of the log_normal family; see :mod:`irt_jax._src.log_normal`."""
+
+from irt_jax._src.log_normal import *  # noqa: F401,F403  (the names in its __all__)
+from irt_jax._src.log_normal import __all__ as __all__

@@ -47,7 +47,7 @@ globals().update(_explicit.build(_explicit.Law(
     positive=("scale",), support=(-float("inf"), float("inf")),
     raw=lambda key, p, shape, dtype: p.loc + p.scale * _explicit.draws(
         jax.random.cauchy, key, shape, dtype),
-    velocity=lambda p, z, d: d.loc + _t(p, z) * d.scale,
+    jacobian=lambda p, z: (jnp.ones_like(z), _t(p, z)),
     log_prob=lambda p, z: -math.log(math.pi) - jnp.log(p.scale) - _explicit.log1p_square(_t(p, z)),
     cdf=lambda p, z: jnp.arctan2(1.0, -_t(p, z)) / math.pi,
     log_cdf=lambda p, z: jnp.log(jnp.arctan2(1.0, -_t(p, z))) - math.log(math.pi),

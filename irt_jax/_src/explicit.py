@@ -41,6 +41,7 @@ from jax.typing import ArrayLike
 from irt_jax._src import family as _family
 from irt_jax._src import implicit as _implicit
 from irt_jax._src import utils
+from irt_jax._src.special.common import nan_unless
 from irt_jax._src.special.logspace import log1mexp
 
 PUBLIC = ("Params", "sample", "SUPPORT", "cdf", "log_cdf", "log_sf", "log_prob",
@@ -59,8 +60,8 @@ class Law:
     positive: fields that must be ``> 0`` (the others: finite).
     support: ``(low, high)`` floats, or ``fn(p) -> (low, high)``.
     raw: ``raw(key, p, shape, dtype)``: draws, no gradient needed.
-    velocity: ``velocity(p, z, p_dot)``: ``dz/dparams . p_dot`` at a finite
-      ``z`` in the support (the explicit reparameterization).
+    jacobian: ``jacobian(p, z)``: ``dz/dfield`` for each field, in order, at
+      a finite ``z`` in the support (the explicit reparameterization).
     log_prob, cdf, log_cdf, log_sf: ``fn(p, z)`` at ``z`` in the support.
     mean, variance: ``fn(p)`` or ``None``.
     docs: a formula / remark per public function name.
@@ -77,7 +78,7 @@ class Law:
   positive: tuple[str, ...]
   support: Any
   raw: Callable
-  velocity: Callable
+  jacobian: Callable
   log_prob: Callable
   cdf: Callable
   log_cdf: Callable
@@ -183,10 +184,14 @@ def build(law: Law) -> dict[str, Any]:
     return utils.mask_invalid(valid(p), law.raw(key, p, shape, dtype))
 
   def velocity_fn(p, z, p_dot):
-    # Draws beyond the float range (+-inf) move by 0, never NaN.
+    # sum_field dz/dfield * field_dot. Draws beyond the float range (+-inf)
+    # move by 0, never NaN; a derivative beyond it saturates to the largest
+    # float (utils.finite_or_saturate), so 0 * it stays 0 downstream.
     finite = jnp.isfinite(z)
     z_safe = jnp.where(finite, z, _family.interior(_family.interval(*ends(p)), z.dtype))
-    return jnp.where(finite, 1.0, 0.0).astype(z.dtype) * law.velocity(p, z_safe, p_dot)
+    keep = jnp.where(finite, 1.0, 0.0).astype(z.dtype)
+    return sum(keep * utils.finite_or_saturate(jnp.broadcast_to(dz, z.shape)) * d
+               for dz, d in zip(law.jacobian(p, z_safe), p_dot))
 
   def on_support(formula, below, above):
     def fn(params, z):
@@ -197,7 +202,7 @@ def build(law: Law) -> dict[str, Any]:
       z_in = jnp.where(inside, z, _family.interior(_family.interval(low, high), dtype))
       out = formula(p, z_in)
       out = jnp.where(z < low, below, jnp.where(z > high, above, out))
-      return jnp.where(jnp.isnan(z), jnp.nan, out)
+      return nan_unless(~jnp.isnan(z), out)
     return fn
 
   def sample(key: ArrayLike, params, shape=None, dtype=None, *,

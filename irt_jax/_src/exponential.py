@@ -35,7 +35,7 @@ def _raw(key, p, shape, dtype):
 globals().update(_explicit.build(_explicit.Law(
     name="exponential", title="Exponential(rate)", Params=Params,
     positive=("rate",), support=(0.0, float("inf")), raw=_raw,
-    velocity=lambda p, z, d: -z * (d.rate / p.rate),
+    jacobian=lambda p, z: (-z / p.rate,),
     log_prob=lambda p, z: jnp.log(p.rate) - p.rate * z,
     cdf=lambda p, z: -jnp.expm1(-p.rate * z),
     log_cdf=lambda p, z: _explicit.log1mexp_neg_exp(jnp.log(p.rate) + jnp.log(z)),

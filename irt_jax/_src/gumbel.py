@@ -41,7 +41,7 @@ globals().update(_explicit.build(_explicit.Law(
     positive=("scale",), support=(-float("inf"), float("inf")),
     raw=lambda key, p, shape, dtype: p.loc + p.scale * _explicit.draws(
         jax.random.gumbel, key, shape, dtype),
-    velocity=lambda p, z, d: d.loc + _t(p, z) * d.scale,
+    jacobian=lambda p, z: (jnp.ones_like(z), _t(p, z)),
     log_prob=lambda p, z: -jnp.log(p.scale) - _t(p, z) - jnp.exp(-_t(p, z)),
     cdf=lambda p, z: jnp.exp(-jnp.exp(-_t(p, z))),
     log_cdf=lambda p, z: -jnp.exp(-_t(p, z)),

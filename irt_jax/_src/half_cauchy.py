@@ -41,7 +41,7 @@ globals().update(_explicit.build(_explicit.Law(
     positive=("scale",), support=(0.0, float("inf")),
     raw=lambda key, p, shape, dtype: p.scale * jnp.abs(_explicit.draws(
         jax.random.cauchy, key, shape, dtype)),
-    velocity=lambda p, z, d: z * (d.scale / p.scale),
+    jacobian=lambda p, z: (z / p.scale,),
     log_prob=lambda p, z: _LOG_2_PI - jnp.log(p.scale) - _explicit.log1p_square(z / p.scale),
     cdf=lambda p, z: jnp.arctan(z / p.scale) * (2.0 / math.pi),
     log_cdf=lambda p, z: _LOG_2_PI + jnp.log(jnp.arctan(z / p.scale)),

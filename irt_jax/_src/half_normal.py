@@ -48,7 +48,7 @@ globals().update(_explicit.build(_explicit.Law(
     positive=("scale",), support=(0.0, float("inf")),
     raw=lambda key, p, shape, dtype: p.scale * jnp.abs(_explicit.draws(
         jax.random.normal, key, shape, dtype)),
-    velocity=lambda p, z, d: z * (d.scale / p.scale),
+    jacobian=lambda p, z: (z / p.scale,),
     log_prob=lambda p, z: (math.log(2.0) - HALF_LOG_2PI - jnp.log(p.scale)
                            - 0.5 * (z / p.scale) ** 2),
     cdf=lambda p, z: erf(_x(p, z)),

@@ -25,6 +25,7 @@ from jax.typing import ArrayLike
 from irt_jax._src import explicit as _explicit
 from irt_jax._src import implicit as _implicit
 from irt_jax._src import student_t as _student_t
+from irt_jax._src.special.logspace import log1mexp
 
 _LOG_2 = math.log(2.0)
 
@@ -52,10 +53,15 @@ def _raw(key, p, shape, dtype):
   return p.scale * jnp.abs(_student_t.sample(key, _standard(p), shape, dtype))
 
 
-def _velocity(p, z, d):
+def _jacobian(p, z):
   t = z / p.scale
   dt_ddf = _student_t.velocity(_standard(p), t, _student_t.Params(1.0, 0.0, 0.0))
-  return t * d.scale + p.scale * dt_ddf * d.df
+  return p.scale * dt_ddf, t
+
+
+def _velocity(p, z, d):
+  dz_ddf, dz_dscale = _jacobian(p, z)
+  return dz_ddf * d.df + dz_dscale * d.scale
 
 
 def _log_density(p, z):
@@ -74,19 +80,26 @@ def _centre(p, z):
   return centre, jax.scipy.special.betainc(0.5, 0.5 * p.df, x)
 
 
+def _upper_t(p, z):  # S_t(t) = F_t(-t), from the Student-t family's CDF
+  return _student_t.cdf(_standard(p), -z / p.scale)
+
+
 def _cdf_value(p, z):
   centre, inner = _centre(p, z)
-  return jnp.where(centre, inner, -jnp.expm1(_log_sf_t(p, z)))
+  return jnp.where(centre, inner, 1.0 - 2.0 * _upper_t(p, z))
 
 
 def _sf_value(p, z):
   centre, inner = _centre(p, z)
-  return jnp.where(centre, 1.0 - inner, jnp.exp(_log_sf_t(p, z)))
+  return jnp.where(centre, 1.0 - inner, 2.0 * _upper_t(p, z))
 
 
 def _log_tail(p, z):
+  # (log F, log S) in log space: log I_x(1/2, df/2) near 0, log(1 - S) above.
+  centre, inner = _centre(p, z)
   log_s = _log_sf_t(p, z)
-  return jnp.full_like(log_s, jnp.nan), log_s
+  log_f = jnp.where(centre, jnp.log(jnp.where(centre, inner, 1.0)), log1mexp(log_s))
+  return log_f, log_s
 
 
 _cdf, _log_cdf, _log_sf, _ = _implicit.cdf_with_rule(
@@ -109,7 +122,7 @@ def _variance(p):
 globals().update(_explicit.build(_explicit.Law(
     name="half_student_t", title="HalfStudentT(df, scale)", Params=Params,
     positive=("df", "scale"), support=(0.0, float("inf")), raw=_raw,
-    velocity=_velocity, log_prob=_log_density, cdf=_cdf, log_cdf=_log_cdf, log_sf=_log_sf,
+    jacobian=_jacobian, log_prob=_log_density, cdf=_cdf, log_cdf=_log_cdf, log_sf=_log_sf,
     mean=_mean, variance=_variance,
     docs=dict(
         sample="``z = scale |t|``, ``t ~ StudentT(df)`` (:func:`irt_jax.student_t.sample`); "

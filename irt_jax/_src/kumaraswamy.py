@@ -45,7 +45,7 @@ def _log_w(p, z):  # log z^a
   return p.concentration1 * jnp.log(z)
 
 
-def _velocity(p, z, d):
+def _jacobian(p, z):
   a, b = p
   log_w = a * jnp.log(jnp.where(z > 0, z, 1.0))
   w, one_minus_w = jnp.exp(log_w), -jnp.expm1(log_w)
@@ -53,7 +53,7 @@ def _velocity(p, z, d):
   # (1 - w) log(1 - w) / w: -1 as w -> 0, 0 at w = 1.
   g = jnp.where(w > 0, one_minus_w * jnp.where(one_minus_w > 0, log_one_minus_w, 0.0)
                 / jnp.where(w > 0, w, 1.0), -1.0)
-  return -xlogy(z, z) * (d.concentration1 / a) + z * g * (d.concentration0 / (a * b))
+  return -xlogy(z, z) / a, z * g / (a * b)
 
 
 def _log_cdf(p, z):
@@ -80,7 +80,7 @@ def _variance(p):
 globals().update(_explicit.build(_explicit.Law(
     name="kumaraswamy", title="Kumaraswamy(concentration1, concentration0)", Params=Params,
     positive=("concentration1", "concentration0"), support=(0.0, 1.0), raw=_raw,
-    velocity=_velocity,
+    jacobian=_jacobian,
     log_prob=lambda p, z: (jnp.log(p.concentration1) + jnp.log(p.concentration0)
                            + xlogy(p.concentration1 - 1.0, z)
                            + xlog1py(p.concentration0 - 1.0, -jnp.exp(_log_w(p, z)))),

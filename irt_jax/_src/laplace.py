@@ -48,7 +48,7 @@ globals().update(_explicit.build(_explicit.Law(
     positive=("scale",), support=(-float("inf"), float("inf")),
     raw=lambda key, p, shape, dtype: p.loc + p.scale * _explicit.draws(
         jax.random.laplace, key, shape, dtype),
-    velocity=lambda p, z, d: d.loc + _t(p, z) * d.scale,
+    jacobian=lambda p, z: (jnp.ones_like(z), _t(p, z)),
     log_prob=lambda p, z: -math.log(2.0) - jnp.log(p.scale) - jnp.abs(_t(p, z)),
     cdf=lambda p, z: jnp.exp(_log_tail(_t(p, z))[0]),
     log_cdf=lambda p, z: _log_tail(_t(p, z))[0],

@@ -36,10 +36,10 @@ def _t(p, z):
   return (jnp.log(z) - p.loc) / p.scale
 
 
-def _velocity(p, z, d):
-  # z t is 0 where z underflowed to 0 (t = -inf there).
+def _jacobian(p, z):
+  # (z, z t); z t is 0 where z underflowed to 0 (t = -inf there).
   t = _t(p, jnp.where(z > 0, z, 1.0))
-  return z * d.loc + jnp.where(z > 0, z * t, 0.0) * d.scale
+  return z, jnp.where(z > 0, z * t, 0.0)
 
 
 globals().update(_explicit.build(_explicit.Law(
@@ -47,7 +47,7 @@ globals().update(_explicit.build(_explicit.Law(
     positive=("scale",), support=(0.0, float("inf")),
     raw=lambda key, p, shape, dtype: jnp.exp(p.loc + p.scale * _explicit.draws(
         jax.random.normal, key, shape, dtype)),
-    velocity=_velocity,
+    jacobian=_jacobian,
     log_prob=lambda p, z: (-jnp.log(z) - jnp.log(p.scale) - HALF_LOG_2PI
                            - 0.5 * _t(p, z) ** 2),
     cdf=lambda p, z: jax.scipy.special.ndtr(_t(p, z)),

@@ -54,8 +54,7 @@ globals().update(_explicit.build(_explicit.Law(
     positive=("scale", "alpha"), support=lambda p: (p.scale, float("inf")),
     raw=lambda key, p, shape, dtype: jnp.exp(
         jnp.log(p.scale) + _explicit.draws(jax.random.exponential, key, shape, dtype) / p.alpha),
-    velocity=lambda p, z, d: z * (d.scale / p.scale
-                                  - _log_ratio(p, z) * (d.alpha / p.alpha)),
+    jacobian=lambda p, z: (z / p.scale, -z * _log_ratio(p, z) / p.alpha),
     log_prob=lambda p, z: (jnp.log(p.alpha) - jnp.log(p.scale)
                            - (p.alpha + 1.0) * _log_ratio(p, z)),
     cdf=lambda p, z: -jnp.expm1(-p.alpha * _log_ratio(p, z)),

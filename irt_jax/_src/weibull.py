@@ -39,10 +39,9 @@ def _raw(key, p, shape, dtype):
   return jnp.exp(jnp.log(p.scale) + jnp.log(e) / p.concentration)
 
 
-def _velocity(p, z, d):
-  # z (scale'/scale - k'/k log(z/scale)); z log z -> 0 where z underflows.
-  return (z * (d.scale / p.scale)
-          - (xlogy(z, z) - z * jnp.log(p.scale)) * (d.concentration / p.concentration))
+def _jacobian(p, z):
+  # (z/scale, -(z/k) log(z/scale)); z log z -> 0 where z underflows.
+  return (z / p.scale, -(xlogy(z, z) - z * jnp.log(p.scale)) / p.concentration)
 
 
 def _log_w(p, z):  # log (z/scale)^k
@@ -64,7 +63,7 @@ def _variance(p):
 globals().update(_explicit.build(_explicit.Law(
     name="weibull", title="Weibull(scale, concentration)", Params=Params,
     positive=("scale", "concentration"), support=(0.0, float("inf")), raw=_raw,
-    velocity=_velocity, log_prob=_log_prob,
+    jacobian=_jacobian, log_prob=_log_prob,
     cdf=lambda p, z: -jnp.expm1(-jnp.exp(_log_w(p, z))),
     log_cdf=lambda p, z: _explicit.log1mexp_neg_exp(_log_w(p, z)),
     log_sf=lambda p, z: -jnp.exp(_log_w(p, z)),

@@ -99,7 +99,7 @@ def _log_tail(p, z):
   centre, inner = _centre(p, z)
   log_s = _log_sf_t(p, z)
   log_f = jnp.where(centre, jnp.log(jnp.where(centre, inner, 1.0)), log1mexp(log_s))
-  return log_f, log_s
+  return (~jnp.isnan(log_f), log_f), (~jnp.isnan(log_s), log_s)
 
 
 _cdf, _log_cdf, _log_sf, _ = _implicit.cdf_with_rule(

@@ -196,10 +196,11 @@ def cdf_with_rule(cdf_value: StandardizationFn,
     sf_value: ``S(params, z) = 1 - F``, accurate where it is small.
     log_density: ``log q(z; params)``.
     velocity: the family's implicit velocity.
-    log_tail: optional ``log_tail(params, z) -> (log F, log S)`` computed in
-      log space, NaN where it does not apply; used instead of ``log`` of
-      ``cdf_value`` / ``sf_value`` where it is finite (tails whose mass
-      underflows the float range).
+    log_tail: optional ``log_tail(params, z) -> ((use_f, log F), (use_s,
+      log S))`` computed in log space, used instead of ``log`` of
+      ``cdf_value`` / ``sf_value`` where ``use_f`` / ``use_s`` (tails whose
+      mass underflows the float range; elsewhere the values are any finite
+      placeholder, so no NaN is made in a discarded branch).
 
   Returns:
     :class:`CdfFunctions`, each with a ``jax.custom_jvp`` in both arguments
@@ -217,9 +218,9 @@ def cdf_with_rule(cdf_value: StandardizationFn,
     ls = jnp.where(s < 0.5, jnp.log(jnp.where(s < 0.5, s, 1.0)),
                    jnp.log1p(-jnp.where(s < 0.5, 0.0, f)))
     if log_tail is not None:
-      tail_f, tail_s = log_tail(params, z)
-      lf = jnp.where(jnp.isnan(tail_f), lf, tail_f)
-      ls = jnp.where(jnp.isnan(tail_s), ls, tail_s)
+      (use_f, tail_f), (use_s, tail_s) = log_tail(params, z)
+      lf = jnp.where(use_f, tail_f, lf)
+      ls = jnp.where(use_s, tail_s, ls)
     return lf, ls
 
   def tangent(slope, move):

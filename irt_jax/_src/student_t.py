@@ -128,7 +128,7 @@ def _log_density(p: Params, z):
 
 
 def _log_tail(p: Params, z):
-  """``(log F, log S)`` where ``t^2 >= 4 df`` (NaN elsewhere), in log space.
+  """``((lower, log F), (upper, log S))``: the tails ``t^2 >= 4 df`` in log space.
 
   ``S(t) = I_x(a, 1/2) / 2`` with ``a = df/2``, ``x = df/(df + t^2) <= 1/5``
   (the fast side of the continued fraction: ``x < (a+1)/(a+5/2)``), and
@@ -151,8 +151,7 @@ def _log_tail(p: Params, z):
   log_beta = gammaln(a) + gammaln(0.5) - gammaln(a + 0.5)
   log_s = (jnp.log(0.5) + a * log_x - 0.5 * log1p_r - jnp.log(a) - log_beta
            + jnp.log(c))
-  log_s = jnp.where(tail, log_s, jnp.nan)
-  return jnp.where(t < 0, log_s, jnp.nan), jnp.where(t > 0, log_s, jnp.nan)
+  return (tail & (t < 0), log_s), (tail & (t > 0), log_s)
 
 
 # The t CDF has no JAX derivative in df: the sampler's rule supplies it.

@@ -57,7 +57,8 @@ import jax.numpy as jnp
 from jax import lax
 from jax.scipy.special import polygamma
 
-from irt_jax._src.special.common import STIRLING, compute_dtype, nan_unless, out_dtype
+from irt_jax._src.special.common import (STIRLING, compute_dtype, elementwise_derivatives,
+                                          nan_unless, out_dtype)
 
 __all__ = ["beta_velocity", "digamma_difference"]
 
@@ -343,7 +344,7 @@ def beta_velocity(a, b, x):
   return da.astype(result_dtype), db.astype(result_dtype)
 
 
-def _beta_velocity(a, b, x):
+def _beta_velocity_value(a, b, x):
   """``beta_velocity`` for ``a``, ``b`` broadcasting against ``x``."""
   dtype = x.dtype
   big = jnp.finfo(dtype).max
@@ -403,3 +404,6 @@ def _fraction_velocity(a, b, x, y, log_x, log_y, digammas, n_pairs, band=False):
       inside(log_x, -0.6931471805599453), inside(log_y, -0.6931471805599453))
   xy = inside(x, 0.5) * inside(y, 0.5)
   return jnp.where(in_band, xy * dw_da, da), jnp.where(in_band, xy * dw_db, db)
+
+
+_beta_velocity = elementwise_derivatives(_beta_velocity_value)

@@ -78,6 +78,7 @@ References:
 
 from __future__ import annotations
 
+import functools
 from typing import NamedTuple
 
 import jax
@@ -85,7 +86,8 @@ import jax.numpy as jnp
 import numpy as np
 from jax.typing import ArrayLike
 
-from irt_jax._src.special.common import STIRLING, horner, nan_unless
+from irt_jax._src.special.common import (STIRLING, fold, horner, nan_unless,
+                                          elementwise_derivatives)
 
 __all__ = ["gamma_log_velocity", "gamma_velocity"]
 
@@ -275,7 +277,7 @@ def _recip_jvp(primals, tangents):
 _EULER = 0.57721566490153286061
 
 
-def _digamma1p(a, m):
+def _digamma1p(a, m, rolled=False):
   """``ψ(1+a)`` for ``0 <= a < 10``, absolute error ~1 ulp of ``ψ``.
 
   ``ψ(1+a) + γ = Σ_{k>=1} a / (k (k+a))``: ``m`` terms summed directly (all
@@ -285,43 +287,42 @@ def _digamma1p(a, m):
   """
   if m == 0:
     return jax.lax.digamma(a + 1)
-  s = jnp.zeros_like(a)
-  for k in range(m, 0, -1):
-    s = s + a / (k * (k + a))
+  s = fold(lambda s, k: s + a / (k * (k + a)), jnp.zeros_like(a),
+           np.arange(m, 0, -1), rolled)
   z1 = float(m + 1)
   z2 = a + z1
   i2 = 1 / (z2 * z2)
   terms = STIRLING[:5] if m < 10 else STIRLING
   corr = (float(np.polyval(terms[::-1], z1 ** -2)) / z1 ** 2
-          - horner(terms, i2) * i2)
+          - horner(terms, i2, rolled) * i2)
   tail = jnp.log1p(a / z1) + 0.5 * a / (z1 * z2) + corr
   return (s + tail) - _EULER
 
 
-def _psi1_minus_log(a):
+def _psi1_minus_log(a, rolled=False):
   """``ψ(a+1) - log a`` by Stirling's series; accurate for ``a >= 5``."""
   s = 1 / a
   s2 = s * s
-  tail = horner(STIRLING, s2)
+  tail = horner(STIRLING, s2, rolled)
   return 0.5 * s - s2 * tail
 
 
-def _series(a, x, cfg):
+def _series(a, x, cfg, rolled=False):
   """``(S, Σ t_n H_n)`` of the power series (see module docstring)."""
-  t = jnp.ones_like(x)
-  s = t
-  th = jnp.zeros_like(x)
-  h = th
-  for n in range(1, cfg.n_series + 1):
+  def term(carry, n):
+    t, s, th, h = carry
     r = 1 / (a + n)
     h = h + r
     t = t * (x * r)
-    s = s + t
-    th = th + t * h
+    return t, s + t, th + t * h, h
+
+  one, zero = jnp.ones_like(x), jnp.zeros_like(x)
+  _, s, th, _ = fold(term, (one, one, zero, zero), np.arange(1, cfg.n_series + 1),
+                     rolled)
   return s, th
 
 
-def _continued_fraction(a, x, cfg):
+def _continued_fraction(a, x, cfg, rolled=False):
   """``(F, ∂F/∂a)`` of Legendre's fraction for ``Q``, bottom-up, fixed depth."""
   n = cfg.n_cf
   d = x - a
@@ -330,34 +331,46 @@ def _continued_fraction(a, x, cfg):
   sq = jnp.sqrt(d * d + 4 * (n + 1) * x)
   f = n + 0.5 * (d + sq)
   fd = -0.5 * (1 + d / sq)
-  for k in range(n, 0, -1):
+
+  def level(carry, k):
+    f, fd = carry
     inv = 1 / f
     r = (k * (k - a)) * inv
     rd = (-k - r * fd) * inv
-    f = (d + (2 * k - 1)) - r
-    fd = -1 - rd
+    return (d + (2 * k - 1)) - r, -1 - rd
+
+  f, fd = fold(level, (f, fd), np.arange(n, 0, -1), rolled)
   big_f = 1 / f
   return big_f, -fd * big_f * big_f
 
 
-def _temme(a, w, cfg):
+def _temme(a, w, cfg, rolled=False):
   """``d log x / da`` from the uniform expansion; ``w = x/a - 1``."""
   small = jnp.abs(w) < cfg.w_switch
   ws = jnp.where(small, w, 0.0)
   # g(w) = 2 (w - log1p w) / w^2 = sum_{m>=2} 2 (-1)^m w^(m-2) / m
-  g_series = horner(tuple(2.0 * (-1) ** m / m for m in range(2, cfg.n_w + 2)), ws)
+  g_series = horner(tuple(2.0 * (-1) ** m / m for m in range(2, cfg.n_w + 2)), ws,
+                    rolled)
   wb = jnp.where(small, 0.5, w)
   g_direct = 2 * (wb - jnp.log1p(wb)) / (wb * wb)
   eta = w * jnp.sqrt(jnp.where(small, g_series, g_direct))
   u = eta - _ETA_CENTER
   s = 1 / a
+  if rolled:  # sum_k s^k W_k(u) as two loops over the zero-padded table
+    table = np.zeros((len(cfg.temme), max(map(len, cfg.temme))), u.dtype)
+    for k, row in enumerate(cfg.temme[::-1]):
+      table[k, table.shape[1] - len(row):] = row[::-1]
+    inner = lambda acc, c: (acc * u + c, None)
+    outer = lambda acc, row: (acc * s + jax.lax.scan(inner, jnp.zeros_like(u), row)[0],
+                              None)
+    return s * jax.lax.scan(outer, jnp.zeros_like(u), table)[0]
   acc = horner(cfg.temme[-1], u)
   for row in cfg.temme[-2::-1]:
     acc = acc * s + horner(row, u)
   return s * acc
 
 
-def _log_velocity(a, x, log_x, lr, cfg, times_x=False):
+def _log_velocity(a, x, log_x, lr, cfg, times_x=False, rolled=False):
   """Core: ``d log x / da`` (``dx/da`` if ``times_x``) for finite ``a > 0``.
 
   ``x = exp(log_x)`` (may underflow to 0), ``log_x`` finite, ``lr`` is
@@ -372,20 +385,20 @@ def _log_velocity(a, x, log_x, lr, cfg, times_x=False):
   # psi(a+1) - log x and log x - psi(a): digamma for small a, Stirling's
   # series around log a for large a (keeps log(x/a) free of cancellation).
   a_sm = jnp.where(big, 1.0, a)
-  psi1 = _digamma1p(a_sm, cfg.psi_shift)
-  c = _psi1_minus_log(jnp.where(big, a, cfg.a_temme))
+  psi1 = _digamma1p(a_sm, cfg.psi_shift, rolled)
+  c = _psi1_minus_log(jnp.where(big, a, cfg.a_temme), rolled)
   lr_b = jnp.where(big, lr, 0.0)
   inv_a = _recip(a)
   dpsi = jnp.where(big, c - lr_b, psi1 - log_x)
   lxpsi = jnp.where(big, lr_b - c + inv_a, log_x - psi1 + inv_a)
 
   xs = jnp.where(use_series, x, 0.0)
-  s_sum, th_sum = _series(a, xs, cfg)
+  s_sum, th_sum = _series(a, xs, cfg, rolled)
   v_series = (s_sum * dpsi + th_sum) * inv_a
 
   far = log_x >= np.log(cfg.x_far)
   xc = jnp.where(use_cf & ~far, x, a + 1)
-  big_f, dbig_f = _continued_fraction(a, xc, cfg)
+  big_f, dbig_f = _continued_fraction(a, xc, cfg, rolled)
   # Far field: F = 1/(x+1-a) (1 + O(a/x^2)), dF/da = F^2 (1 + O(a/x^2)),
   # from log x alone (x may overflow); with times_x, x F = 1/(1 + (1-a)/x) is
   # formed without x * F (whose derivative would overflow).
@@ -398,19 +411,19 @@ def _log_velocity(a, x, log_x, lr, cfg, times_x=False):
 
   at = jnp.where(use_temme, a, cfg.a_temme)
   w = jnp.where(use_temme, (x - a) / at, 0.0)
-  v_temme = _temme(at, w, cfg)
+  v_temme = _temme(at, w, cfg, rolled)
 
   return jnp.where(use_series, v_series * scale,
                    jnp.where(use_cf, v_cf, v_temme * scale))
 
 
-def _kernel_log(cfg, a, log_x):
+def _kernel_log(cfg, a, log_x, rolled=False):
   """``d log x / da`` for finite ``a > 0`` and finite ``log_x``."""
   x = jnp.exp(jnp.minimum(log_x, np.log(cfg.x_far)))  # Larger x: far field.
-  return _log_velocity(a, x, log_x, log_x - jnp.log(a), cfg)
+  return _log_velocity(a, x, log_x, log_x - jnp.log(a), cfg, rolled=rolled)
 
 
-def _kernel_x(cfg, a, x):
+def _kernel_x(cfg, a, x, rolled=False):
   """``dx/da`` for finite ``a > 0`` and finite ``x > 0``."""
   log_x = jnp.log(x)
   # log(x/a) without the rounding of log x (used for large a only).
@@ -419,7 +432,16 @@ def _kernel_x(cfg, a, x):
   ratio_ok = ratio >= jnp.finfo(ratio.dtype).tiny
   lr = jnp.where(ratio_ok, jnp.log(jnp.where(ratio_ok, ratio, 1.0)),
                  log_x - jnp.log(a))
-  return _log_velocity(a, x, log_x, lr, cfg, times_x=True)
+  return _log_velocity(a, x, log_x, lr, cfg, times_x=True, rolled=rolled)
+
+
+# Per working dtype: the kernels, differentiated through the rolled loops.
+_KERNEL_LOG = {dt: elementwise_derivatives(functools.partial(_kernel_log, cfg),
+                                            functools.partial(_kernel_log, cfg, rolled=True))
+               for dt, cfg in _CONFIGS.items()}
+_KERNEL_X = {dt: elementwise_derivatives(functools.partial(_kernel_x, cfg),
+                                          functools.partial(_kernel_x, cfg, rolled=True))
+             for dt, cfg in _CONFIGS.items()}
 
 
 def _prepare(a, b):
@@ -479,7 +501,7 @@ def gamma_log_velocity(a: ArrayLike, log_x: ArrayLike) -> jax.Array:
   ok = a_ok & jnp.isfinite(log_x) & ~overflow
   # Masked elements are evaluated at a harmless point, so that neither their
   # value nor their (discarded) derivatives can be inf/NaN.
-  v = _kernel_log(_CONFIGS[compute], jnp.where(ok, a, 1.0), jnp.where(ok, log_x, 0.0))
+  v = _KERNEL_LOG[compute](jnp.where(ok, a, 1.0), jnp.where(ok, log_x, 0.0))
   v = jnp.where(ok, v, jnp.where(log_x > 0, 0.0, jnp.inf))
   v = nan_unless(a_ok & ~jnp.isnan(log_x), v)
   return _finish(v, dtype)
@@ -515,7 +537,7 @@ def gamma_velocity(a: ArrayLike, x: ArrayLike) -> jax.Array:
   x_ok = (x > 0) & (x < jnp.inf)
   ok = a_ok & x_ok
   # Masked elements are evaluated at a harmless point (see above).
-  v = _kernel_x(_CONFIGS[compute], jnp.where(ok, a, 1.0), jnp.where(ok, x, 1.0))
+  v = _KERNEL_X[compute](jnp.where(ok, a, 1.0), jnp.where(ok, x, 1.0))
   v = jnp.where(x_ok, v, 0.0)
   v = nan_unless(a_ok & (x >= 0), v)  # NaN x fails x >= 0.
   return _finish(v, dtype)

@@ -66,7 +66,7 @@ from jax import lax
 
 from irt_jax._src import utils
 from irt_jax._src.special import beta as _beta
-from irt_jax._src.special.common import compute_dtype, out_dtype
+from irt_jax._src.special.common import compute_dtype, elementwise_derivatives, out_dtype
 
 __all__ = ["student_t_velocity"]
 
@@ -272,6 +272,12 @@ def student_t_velocity(df, t):
   result_dtype = out_dtype(df, t)
   dtype = compute_dtype(df, t)
   nu, t = (jnp.asarray(v, dtype) for v in (df, t))
+  return _velocity(nu, t).astype(result_dtype)
+
+
+def _velocity_value(nu, t):
+  """:func:`student_t_velocity` in the compute dtype."""
+  dtype = t.dtype
   shape = jnp.broadcast_shapes(nu.shape, t.shape)
   # Everything that depends on df alone stays at df's own shape (usually a
   # scalar) so XLA computes it once, not once per draw: the fraction's
@@ -291,6 +297,8 @@ def student_t_velocity(df, t):
               for routes in (("beta",), ("quad",), ("beta", "quad"))]
   index = jnp.where(jnp.all(use_quad), 1, jnp.where(jnp.any(use_quad), 2, 0))
   index = utils.unbatched_index(index.astype(jnp.int32), _common_route)
-  v = lax.switch(index, branches, nu_valid, use_quad, nu_q, nu_b, digammas,
-                 jnp.broadcast_to(t, shape))
-  return v.astype(result_dtype)
+  return lax.switch(index, branches, nu_valid, use_quad, nu_q, nu_b, digammas,
+                    jnp.broadcast_to(t, shape))
+
+
+_velocity = elementwise_derivatives(_velocity_value)

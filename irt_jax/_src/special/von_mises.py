@@ -75,7 +75,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from irt_jax._src import utils
-from irt_jax._src.special.common import compute_dtype, out_dtype
+from irt_jax._src.special.common import compute_dtype, elementwise_derivatives, fold, out_dtype
 
 __all__ = ["von_mises_cdf", "von_mises_sf", "von_mises_velocity",
            "mean_resultant_length", "circular_variance"]
@@ -192,11 +192,18 @@ def _quadrature(xs, kappa, want_velocity: bool):
   bounds = jnp.asarray([b for b, _ in tiers[:-1]], xs.dtype)
   tier = jnp.sum(jax.lax.stop_gradient(jnp.max(kappa[0])) > bounds).astype(jnp.int32)
   index = utils.unbatched_index(tier, _largest)
-  branches = [functools.partial(_quadrature_n, n, want_velocity) for _, n in tiers]
+  branches = [_quadrature_kernel(n, want_velocity) for _, n in tiers]
   return jax.lax.switch(index, branches, xs, kappa)
 
 
-def _quadrature_n(n: int, want_velocity: bool, xs, kappa):
+@functools.lru_cache(maxsize=None)
+def _quadrature_kernel(n: int, want_velocity: bool):
+  return elementwise_derivatives(
+      functools.partial(_quadrature_n, n, want_velocity),
+      functools.partial(_quadrature_n, n, want_velocity, rolled=True))
+
+
+def _quadrature_n(n: int, want_velocity: bool, xs, kappa, rolled=False):
   """One Gauss-Legendre sum (``n`` nodes) per element, on the interval of its own form.
 
   With ``y`` the element's ``x`` clamped into its form's domain (center:
@@ -256,17 +263,20 @@ def _quadrature_n(n: int, want_velocity: bool, xs, kappa):
   # harmless on GPU/TPU (same values, fused elementwise).
   half_width = 0.5 * width
   minus_2k = -2.0 * k
-  total = jnp.zeros_like(xs)
-  for node, wt in zip(nodes, weights):
-    beta = half_width * float(node)
+
+  def add_node(total, node_and_weight):
+    node, wt = node_and_weight
+    beta = half_width * node
     sb, cb = jnp.sin(beta), jnp.cos(beta)
     sin_diff = s_off * cb + c_off * sb       # sin((t - y)/2) <= 0 on the center
     sin_sum = s_base * cb + c_base * sb      # sin((t + y)/2) >= 0
-    term = float(wt) * jnp.exp(minus_2k * sin_diff * sin_sum)  # kappa (cos t - cos y)
+    term = wt * jnp.exp(minus_2k * sin_diff * sin_sum)  # kappa (cos t - cos y)
     if want_velocity:
       s_half = s_low * cb + c_low * sb       # sin(t/2)
       term = term * (c - 2.0 * s_half * s_half)        # cos t - A
-    total = total + term
+    return total + term
+
+  total = fold(add_node, jnp.zeros_like(xs), (nodes, weights), rolled)
   if want_velocity:
     return inner, jnp.where(inner, -y, sign * width) * total
   # Mass: int f = e^{kappa (cos y - 1)} int e^{kappa (cos t - cos y)} dt.

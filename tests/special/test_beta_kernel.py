@@ -90,7 +90,8 @@ def _hoisted_cases(dtype, a, b):
   # subnormal velocity) are replaced by the median.
   x[(x < 1e8 * np.finfo(dtype).tiny) | (x >= 1)] = sc.betaincinv(a, b, 0.5)
   af, bf = float(dtype(a)), float(dtype(b))
-  ref = np.array([_mp_velocity(af, bf, float(v)) for v in x])
+  # References (mpmath, the slow part) at every 4th point across the range.
+  ref = np.array([_mp_velocity(af, bf, float(v)) for v in x[::4]])
   return x, ref[:, 0], ref[:, 1]
 
 
@@ -105,7 +106,7 @@ def test_accuracy_hoisted_vs_mpmath(dtype, monkeypatch):
   for a, b in HOISTED_PARAMS:
     x, ra, rb = _hoisted_cases(dtype, a, b)
     da, db = jax.jit(beta_velocity)(dtype(a), dtype(b), x)
-    worst = max(worst, _rel_err(da, ra).max(), _rel_err(db, rb).max())
+    worst = max(worst, _rel_err(da[::4], ra).max(), _rel_err(db[::4], rb).max())
   print(f"\nBeta {dtype.__name__}, scalar parameters: max relative error {worst:.2e}")
   assert calls, "the hoisted coefficients were not used"
   assert worst <= TOL[dtype], worst

@@ -36,13 +36,8 @@ def horner(coeffs, x, rolled=False):
   >>> float(horner((1.0, 2.0, 3.0), jnp.asarray(2.0), rolled=True))
   17.0
   """
-  acc = jnp.full_like(x, coeffs[-1])
-  if rolled and len(coeffs) > 4:
-    step = lambda acc, c: (acc * x + c, None)
-    return jax.lax.scan(step, acc, np.asarray(coeffs[-2::-1], x.dtype))[0]
-  for c in coeffs[-2::-1]:
-    acc = acc * x + c
-  return acc
+  return fold(lambda acc, c: acc * x + c, jnp.full_like(x, coeffs[-1]),
+              np.asarray(coeffs[-2::-1]), rolled)
 
 
 def fold(body, carry, steps, rolled=False):
@@ -63,7 +58,7 @@ def fold(body, carry, steps, rolled=False):
     return carry
   dtype = jax.tree.leaves(carry)[0].dtype
   table = jax.tree.map(lambda v: np.asarray(v, dtype), steps)
-  return jax.lax.scan(lambda c, step: (body(c, step), None), carry, table, unroll=1)[0]
+  return jax.lax.scan(lambda c, step: (body(c, step), None), carry, table)[0]
 
 
 def elementwise_derivatives(kernel, differentiable=None):

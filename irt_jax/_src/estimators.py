@@ -32,13 +32,15 @@ References:
   J. Foerster, G. Farquhar, M. Al-Shedivat, T. Rocktaeschel, E. Xing,
   S. Whiteson, "DiCE: the infinitely differentiable Monte Carlo estimator",
   ICML 2018.
+  J. Paisley, D. Blei, M. Jordan, "Variational Bayesian inference with
+  stochastic search", ICML 2012 (the delta-method control variate).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 import functools
-from typing import Any
+from typing import Any, NamedTuple
 
 import jax
 import jax.extend as jex
@@ -52,6 +54,7 @@ PyTree = Any
 Cost = Callable[[jax.Array], jax.Array]
 
 BASELINES = ("none", "batch_mean", "leave_one_out", "optimal")
+CONTROL_VARIATES = ("delta",)
 
 
 # --------------------------------------------------------------------------
@@ -171,6 +174,245 @@ def _pathwise(f, family, num_samples, mode, params, key):
 
 
 # --------------------------------------------------------------------------
+# Control variates and baselines as explicit state.
+
+
+def _flat_hessian(f, m):
+  """``f(m)``, the gradient and the Hessian of ``f`` at ``m``, flattened."""
+  shape = m.shape
+  g = lambda v: _scalar_cost(f, jnp.reshape(v, shape))
+  v = jnp.reshape(m, -1)
+  return g(v), jax.grad(g)(v), jax.hessian(g)(v)
+
+
+def delta_control_variate(f: Cost, family: Any, params: PyTree
+                          ) -> tuple[Cost, Callable[[PyTree], jax.Array]]:
+  r"""The delta-method control variate: ``f``'s second-order Taylor polynomial.
+
+  Around the family mean ``m = E_q[z]`` (held fixed: a constant of the
+  returned functions, so ``h`` does not depend on the parameters),
+
+  .. math::  h(z) = f(m) + \nabla f(m)^\top (z - m)
+             + \tfrac12 (z - m)^\top (M \circ \nabla^2 f(m)) (z - m),
+
+  .. math::  E_{q_\phi}[h] = f(m) + \nabla f(m)^\top d
+             + \tfrac12\, d^\top (M \circ \nabla^2 f(m))\, d
+             + \tfrac12 \sum_i \partial_{ii} f(m)\, \mathrm{Var}_{q_\phi}[z_i],
+             \qquad d = E_{q_\phi}[z] - m,
+
+  exact for every ``phi`` and differentiable in closed form through the
+  family's ``mean`` and ``variance`` (Mohamed, Rosca, Figurnov & Mnih, JMLR
+  2020, section 7.1; Paisley, Blei & Jordan, ICML 2012). ``M`` keeps the
+  Hessian's diagonal and its entries between *independent* coordinates (the
+  batch axes of the draw); it drops the cross terms inside one event
+  (Dirichlet), whose covariance the family contract does not provide, so
+  per-coordinate variances suffice. At ``phi`` itself ``d = 0`` and
+  ``grad E[h] = grad f(m) . dm/dphi + 1/2 sum_i f_ii(m) dVar_i/dphi``
+  (no third derivative of ``f``). For a quadratic ``f`` (no event cross
+  terms) ``h = f``. Cost: one Hessian of ``f`` (``d x d`` for a draw of
+  ``d`` coordinates), computed once per call.
+
+  Used by :func:`score_function` and :func:`score_function_surrogate` with
+  ``control_variate="delta"``; any callable with this signature and return
+  value can be passed there instead.
+
+  Args:
+    f: ``f(z) -> scalar`` for one draw ``z``, twice differentiable at the mean.
+    family: a family with closed-form ``mean(params)`` and
+      ``variance(params)`` (per coordinate) on a real support.
+    params: ``family.Params`` (the expansion point is their mean).
+
+  Returns:
+    ``(h, expected_h)``: ``h(z) -> scalar`` and ``expected_h(params) ->
+    E_{q_params}[h]``, differentiable with respect to ``params``.
+
+  Raises:
+    ValueError: the family has no closed-form mean and variance, or its
+      draws are circular or on a sphere (von Mises, von Mises-Fisher: a
+      circular mean is not a Taylor centre); concrete parameters whose
+      variance is infinite (Student-t with ``df <= 2``). The message names
+      the family. Under ``jit`` an infinite variance gives NaN.
+
+  >>> import jax, irt_jax as irt
+  >>> from irt_jax import estimators
+  >>> p = irt.normal.Params(2.0, 1.0)
+  >>> h, expected_h = estimators.delta_control_variate(jax.numpy.exp, irt.normal, p)
+  >>> round(float(h(3.0)), 4)                  # e^2 (1 + 1 + 1/2)
+  18.4726
+  >>> round(float(expected_h(p)), 4)           # e^2 (1 + 1/2): E[exp z] = e^2.5 = 12.18
+  11.0836
+  """
+  params = _check_delta(family, params)
+
+  def moments(p):
+    m, v = family.mean(p), family.variance(p)
+    shape = jnp.broadcast_shapes(jnp.shape(m), jnp.shape(v))
+    return jnp.broadcast_to(m, shape), jnp.broadcast_to(v, shape)
+
+  centre, _ = moments(jax.lax.stop_gradient(params))
+  centre = jax.lax.stop_gradient(centre)
+  f0, g, hess = jax.tree.map(jax.lax.stop_gradient, _flat_hessian(f, centre))
+  ev = getattr(family, "event_ndims", 0)
+  size = int(np.prod(centre.shape[centre.ndim - ev:], dtype=np.int64)) if ev else 1
+  event = np.arange(g.shape[0]) // size
+  keep = (event[:, None] != event[None, :]) | np.eye(g.shape[0], dtype=bool)
+  hess_kept = jnp.where(keep, hess, 0.0)
+  diag = jnp.diagonal(hess)
+
+  def quad(d):
+    return f0 + g @ d + 0.5 * d @ (hess_kept @ d)
+
+  def h(z):
+    return quad(jnp.reshape(z, -1) - jnp.reshape(centre, -1))
+
+  def expected_h(p):
+    m, v = moments(p)
+    return quad(jnp.reshape(m - centre, -1)) + 0.5 * diag @ jnp.reshape(v, -1)
+
+  return h, expected_h
+
+
+def _check_delta(family: Any, params: PyTree) -> PyTree:
+  """The delta method's family checks; returns the prepared params."""
+  name = _family.name_of(family)
+  missing = [m for m in ("mean", "variance") if not callable(getattr(family, m, None))]
+  if missing:
+    raise ValueError(
+        f"control_variate='delta': family {name!r} has no closed-form "
+        f"{' and '.join(missing)} (the delta method needs E[z] and Var[z] per "
+        "coordinate); use a baseline, or pass your own control_variate callable")
+  params = _prepare_params(family, params)
+  kind = getattr(family.support(params), "kind", "interval")
+  if kind in ("circular", "sphere"):
+    raise ValueError(
+        f"control_variate='delta': family {name!r} has {kind} draws, whose "
+        "mean and variance are not those of a Taylor expansion; use a baseline "
+        "or pass your own control_variate callable")
+  if _is_concrete(params):
+    v = family.variance(params)
+    if not bool(jnp.all(jnp.isfinite(v))):
+      raise ValueError(
+          f"control_variate='delta': the variance of {name} is not finite at "
+          f"these params ({v}); the delta method needs a finite variance")
+  return params
+
+
+class MovingAverageState(NamedTuple):
+  """State of :func:`moving_average_baseline` (a pytree: keep it in a train state).
+
+  Attributes:
+    total: the exponentially weighted sum ``sum_t (1 - decay) decay^(T-t) x_t``.
+    weight: ``sum_t (1 - decay) decay^(T-t) = 1 - decay^T`` (0 before any update).
+
+  >>> from irt_jax import estimators
+  >>> s = estimators.MovingAverageState(total=0.0, weight=0.0)
+  >>> float(s.baseline), float(s._replace(total=0.3, weight=0.1).baseline)
+  (0.0, 3.0)
+  """
+  total: jax.Array
+  weight: jax.Array
+
+  @property
+  def baseline(self) -> jax.Array:
+    """``total / weight``: the bias-corrected average (0 before any update)."""
+    total, weight = jnp.asarray(self.total), jnp.asarray(self.weight)
+    ok = weight > 0
+    return jnp.where(ok, total / jnp.where(ok, weight, 1.0), 0.0)
+
+
+class MovingAverageBaseline(NamedTuple):
+  """An optax-style pair ``(init, update)``; see :func:`moving_average_baseline`.
+
+  >>> from irt_jax import estimators
+  >>> init, update = estimators.moving_average_baseline(0.9)
+  >>> b, state = update(init(), 2.0)
+  >>> float(b), float(update(state, 4.0)[0])    # nothing seen yet: 0; then 2
+  (0.0, 2.0)
+  """
+  init: Callable[..., MovingAverageState]
+  update: Callable[[MovingAverageState, Any], tuple[jax.Array, MovingAverageState]]
+
+
+def moving_average_baseline(decay: float) -> MovingAverageBaseline:
+  r"""A moving-average baseline kept as explicit state, optax style.
+
+  .. math::  b_T = \frac{\sum_{t<T} (1-\beta)\,\beta^{T-1-t}\, \bar f_t}
+                        {1 - \beta^{T}}, \qquad \beta = \text{decay},
+
+  the exponential moving average of the past batches' mean cost ``\bar f_t``,
+  with Adam's bias correction (Kingma & Ba, ICLR 2015) so that the first
+  batches are not pulled towards 0; ``b = 0`` before the first update.
+  ``b_T`` depends on past batches only, so it is independent of the current
+  draws and the score-function estimate stays unbiased (Williams 1992;
+  Mohamed et al. 2020, section 7.4).
+
+  * ``init(shape=(), dtype=None) -> state``: a :class:`MovingAverageState` of
+    zeros (``shape``: one baseline, or one per data point / output).
+  * ``update(state, fz) -> (baseline, new_state)``: ``baseline`` is the
+    average *before* ``fz`` (use it for the batch whose costs are ``fz``);
+    ``new_state`` folds in ``fz`` (of shape ``shape``, or ``(N,) + shape``:
+    averaged over the leading draw axis).
+
+  Pass ``baseline=`` to :func:`score_function` or
+  :func:`score_function_surrogate`. When ``fz`` is only known after the
+  gradient (the surrogate's value *is* the batch mean of ``f``), read the
+  baseline first from ``state.baseline``, then update::
+
+      fbar, g = jax.value_and_grad(lambda p: score_function_surrogate(
+          f, family, p, key, n, baseline=state.baseline))(params)
+      _, state = ema.update(state, fbar)
+
+  Both functions are pure and jit/vmap-compatible; there is no hidden state.
+
+  Args:
+    decay: ``beta`` in ``[0, 1)`` (a Python number); 0 uses the last batch.
+
+  Returns:
+    A :class:`MovingAverageBaseline` ``(init, update)``.
+
+  Raises:
+    ValueError: ``decay`` outside ``[0, 1)`` or not a number.
+
+  >>> import jax, irt_jax as irt
+  >>> from irt_jax import estimators
+  >>> ema = estimators.moving_average_baseline(0.5)
+  >>> state = ema.init()
+  >>> for fz in ([1.0, 3.0], [4.0, 4.0]):        # batch means 2, then 4
+  ...     b, state = ema.update(state, jax.numpy.array(fz))
+  >>> float(b), float(state.baseline)  # (0.5*2 + 4) * 0.5 / 0.75
+  (2.0, 3.333333)
+  """
+  if isinstance(decay, (bool, np.bool_)) or not isinstance(
+      decay, (int, float, np.integer, np.floating)):
+    raise ValueError(f"decay: expected a Python number in [0, 1), got {decay!r}")
+  decay = float(decay)
+  if not 0.0 <= decay < 1.0:
+    raise ValueError(f"decay: expected a number in [0, 1), got {decay}")
+
+  def init(shape: tuple[int, ...] = (), dtype: Any = None) -> MovingAverageState:
+    zeros = jnp.zeros(shape, utils.float_dtype(dtype))
+    return MovingAverageState(zeros, zeros)
+
+  def update(state: MovingAverageState, fz: Any
+             ) -> tuple[jax.Array, MovingAverageState]:
+    total, weight = state
+    total, weight = jnp.asarray(total), jnp.asarray(weight)
+    x = jnp.asarray(fz, total.dtype)
+    if x.ndim == total.ndim + 1:
+      x = jnp.mean(x, axis=0)
+    elif x.ndim != total.ndim:
+      raise ValueError(
+          f"fz: expected shape {total.shape} or (num_samples,) + "
+          f"{total.shape}, got {x.shape}")
+    baseline = MovingAverageState(total, weight).baseline
+    new = MovingAverageState(decay * total + (1.0 - decay) * x,
+                             decay * weight + (1.0 - decay))
+    return baseline, new
+
+  return MovingAverageBaseline(init, update)
+
+
+# --------------------------------------------------------------------------
 # Score function (REINFORCE) and the DiCE surrogate.
 
 
@@ -186,11 +428,15 @@ def _draws_and_costs(f, family, params, keys):
   return jax.vmap(one)(keys)
 
 
+def _expand(v: jax.Array, leaf: jax.Array) -> jax.Array:
+  """``v`` ([N]) with singleton axes to broadcast against ``leaf`` ([N, ...])."""
+  return jnp.reshape(v, v.shape + (1,) * (leaf.ndim - 1))
+
+
 def _baseline(kind: str, fz: jax.Array, scores: PyTree) -> PyTree:
   """The baseline of every draw, per parameter coordinate (``fz``: [N])."""
   n = fz.shape[0]
-  expand = lambda b, leaf: jnp.broadcast_to(
-      jnp.reshape(b, b.shape + (1,) * (leaf.ndim - 1)), leaf.shape)
+  expand = lambda b, leaf: jnp.broadcast_to(_expand(b, leaf), leaf.shape)
   if kind == "none":
     return jax.tree.map(jnp.zeros_like, scores)
   if kind == "batch_mean":
@@ -201,7 +447,7 @@ def _baseline(kind: str, fz: jax.Array, scores: PyTree) -> PyTree:
     return jax.tree.map(lambda s: expand(b, s), scores)
   # optimal: b_c = E[f s_c^2] / E[s_c^2], from the other draws only.
   def optimal(s):
-    fe = jnp.reshape(fz, fz.shape + (1,) * (s.ndim - 1))
+    fe = _expand(fz, s)
     s2 = s * s
     num = jnp.sum(fe * s2, axis=0) - fe * s2
     den = jnp.sum(s2, axis=0) - s2
@@ -210,14 +456,78 @@ def _baseline(kind: str, fz: jax.Array, scores: PyTree) -> PyTree:
   return jax.tree.map(optimal, scores)
 
 
+def _optimal_coefficient(a: jax.Array, b: jax.Array) -> jax.Array:
+  """Leave-one-out ``c_i = Cov(a, b) / Var(b)`` over the draws ``j != i``
+  (``a = f s``, ``b = h s`` per coordinate, [N, ...]); 0 where Var is 0."""
+  n1 = a.shape[0] - 1
+  loo = lambda x: jnp.sum(x, axis=0) - x
+  sa, sb = loo(a), loo(b)
+  cov = loo(a * b) - sa * sb / n1
+  var = loo(b * b) - sb * sb / n1
+  ok = var > 0
+  return jnp.where(ok, cov / jnp.where(ok, var, 1.0), 0.0)
+
+
+def _check_baseline(baseline: Any, num_samples: int, allowed: tuple[str, ...]
+                    ) -> tuple[str | None, jax.Array | None]:
+  """``(kind, None)`` for a named baseline, ``(None, value)`` for an array."""
+  if isinstance(baseline, str):
+    if baseline not in allowed:
+      raise ValueError(f"baseline: expected one of {allowed} or an array, "
+                       f"got {baseline!r}")
+    return baseline, None
+  try:
+    value = jnp.asarray(baseline)
+  except TypeError as e:
+    raise ValueError(f"baseline: expected one of {allowed} or an array, got "
+                     f"{baseline!r}") from e
+  if not (jnp.issubdtype(value.dtype, jnp.floating)
+          or jnp.issubdtype(value.dtype, jnp.integer)):
+    raise ValueError(f"baseline: expected a real number or array, got dtype "
+                     f"{value.dtype}")
+  if value.shape not in ((), (num_samples,)):
+    raise ValueError(f"baseline: an array baseline must have shape () or "
+                     f"(num_samples,) = ({num_samples},), got {value.shape}")
+  return None, value
+
+
+def _check_control_variate(control_variate: Any) -> Any:
+  if control_variate is None or callable(control_variate):
+    return control_variate
+  if control_variate == "delta":
+    return delta_control_variate
+  raise ValueError(f"control_variate: expected None, one of {CONTROL_VARIATES} "
+                   f"or a callable (f, family, params) -> (h, expected_h), got "
+                   f"{control_variate!r}")
+
+
+def _check_coefficient(coefficient: Any, allow_optimal: bool
+                       ) -> tuple[str | None, jax.Array | None]:
+  if isinstance(coefficient, str):
+    if coefficient != "optimal" or not allow_optimal:
+      allowed = "a number or 'optimal'" if allow_optimal else "a number"
+      raise ValueError(f"cv_coefficient: expected {allowed}, got {coefficient!r}")
+    return "optimal", None
+  try:
+    value = jnp.asarray(coefficient)
+  except TypeError as e:
+    raise ValueError(f"cv_coefficient: expected a number, got {coefficient!r}") from e
+  if value.shape != () or not (jnp.issubdtype(value.dtype, jnp.floating)
+                               or jnp.issubdtype(value.dtype, jnp.integer)):
+    raise ValueError(f"cv_coefficient: expected a real scalar, got "
+                     f"{coefficient!r}")
+  return None, value
+
+
 def score_function(f: Cost, family: Any, params: PyTree, key: Any,
-                   num_samples: int, *, baseline: str = "none") -> PyTree:
+                   num_samples: int, *, baseline: Any = "none",
+                   control_variate: Any = None, cv_coefficient: Any = 1.0) -> PyTree:
   r"""Score-function (REINFORCE, likelihood-ratio) per-sample gradients.
 
-  .. math::  \nabla_\phi E_{q_\phi}[f(z)] = E\big[(f(z) - b)\,
-             \nabla_\phi \log q_\phi(z)\big]
+  .. math::  \nabla_\phi E_{q_\phi}[f(z)] = E\big[(f(z) - c\,h(z) - b)\,
+             \nabla_\phi \log q_\phi(z)\big] + c\,\nabla_\phi E_{q_\phi}[h]
 
-  (Williams 1992; Mohamed et al. 2020, section 4). ``f`` need not be
+  (Williams 1992; Mohamed et al. 2020, sections 4 and 7). ``f`` need not be
   differentiable, and ``z`` is not differentiated. Baselines ``b``:
 
   * ``"none"``: ``b = 0``; unbiased.
@@ -231,9 +541,27 @@ def score_function(f: Cost, family: Any, params: PyTree, key: Any,
     constant ``b_c = E[f s_c^2] / E[s_c^2]`` (``s = d log q/dphi``), each
     expectation estimated from the *other* draws
     (``sum_{j != i} f_j s_jc^2 / sum_{j != i} s_jc^2``), so it stays unbiased.
+  * an array of shape ``()`` or ``(num_samples,)``: a baseline computed
+    elsewhere, e.g. by :func:`moving_average_baseline` from past batches;
+    unbiased when it does not depend on the current draws.
 
-  Leave-one-out baselines need ``num_samples >= 2``; they couple the draws of
-  one call (the per-sample values are then slightly dependent, by ``O(1/N)``).
+  Control variates (``control_variate``, ``h`` above, default none):
+  ``"delta"`` (:func:`delta_control_variate`: ``f``'s second-order Taylor
+  polynomial at the mean, ``E[h]`` in closed form from the family's mean and
+  variance), or a callable ``(f, family, params) -> (h, expected_h)`` with
+  ``expected_h(params) = E_{q_params}[h]`` exactly (``h`` must not depend on
+  ``params``). The coefficient ``c`` (``cv_coefficient``): a number
+  (default 1), or ``"optimal"``: per parameter coordinate the
+  variance-minimising ``c = Cov(f s, h s) / Var(h s)``, estimated for draw
+  ``i`` from the other draws only (leave-one-out), so it stays unbiased. The
+  baselines then apply to ``f - c h`` (named baselines are computed with
+  draw ``i``'s own ``c``, so they stay independent of draw ``i``; an array
+  baseline is subtracted as given: with the delta method ``f - h`` has mean
+  near 0, so the plain baseline is rarely needed).
+
+  Leave-one-out baselines and the ``"optimal"`` coefficient need
+  ``num_samples >= 2``; they couple the draws of one call (the per-sample
+  values are then slightly dependent, by ``O(1/N)``).
 
   Args:
     f: ``f(z) -> scalar`` for one draw ``z``.
@@ -242,10 +570,17 @@ def score_function(f: Cost, family: Any, params: PyTree, key: Any,
     key: a PRNG key.
     num_samples: number of draws (static).
     baseline: one of ``"none"``, ``"batch_mean"``, ``"leave_one_out"``,
-      ``"optimal"``.
+      ``"optimal"``, or an array (traced under ``jit``).
+    control_variate: ``None``, ``"delta"`` or a callable (see above).
+    cv_coefficient: ``c``: a number (may be traced) or ``"optimal"``.
 
   Returns:
     Per-sample gradients: ``params``' structure, leaves ``[num_samples, ...]``.
+
+  Raises:
+    ValueError: a bad ``baseline``, ``control_variate`` or
+      ``cv_coefficient`` (named), too few draws, invalid concrete params, or
+      ``"delta"`` for a family without closed-form mean and variance.
 
   >>> import jax, irt_jax as irt
   >>> from irt_jax import estimators
@@ -254,45 +589,85 @@ def score_function(f: Cost, family: Any, params: PyTree, key: Any,
   ...                               jax.random.key(0), 20000, baseline="optimal")
   >>> bool(abs(g.loc.mean() - 4.0) < 0.3)
   True
+  >>> g = estimators.score_function(lambda z: z ** 2, irt.normal, p, jax.random.key(0),
+  ...                               100, control_variate="delta")
+  >>> round(float(g.loc.std()), 9), round(float(g.loc.mean()), 9)   # h = f: exact
+  (0.0, 4.0)
   """
   _check_family(family, "sample", "log_prob")
-  if baseline not in BASELINES:
-    raise ValueError(f"baseline: expected one of {BASELINES}, got {baseline!r}")
-  num_samples = _check_num_samples(
-      num_samples, 2 if baseline in ("leave_one_out", "optimal") else 1)
+  kind, value = _check_baseline(baseline, num_samples, BASELINES)
+  cv = _check_control_variate(control_variate)
+  coef_kind, coef = _check_coefficient(cv_coefficient, True)
+  loo = kind in ("leave_one_out", "optimal") or (cv is not None and coef_kind)
+  num_samples = _check_num_samples(num_samples, 2 if loo else 1)
   params = _prepare_params(family, params)
   key = utils.check_key(key)
   _validate(family, params)
-  return _call(_score_function, (f, family, num_samples, baseline), params, key)
+  if cv is delta_control_variate:   # its errors, eagerly (concrete variance)
+    _check_delta(family, params)
+  return _call(_score_function, (f, family, num_samples, kind, cv, coef_kind),
+               params, key, value, coef)
 
 
-def _score_function(f, family, num_samples, baseline, params, key):
+def _score_function(f, family, num_samples, kind, cv, coef_kind, params, key,
+                    value, coef):
   z, fz = _draws_and_costs(f, family, params, _sample_keys(key, num_samples))
   scores = jax.vmap(lambda zi: jax.grad(
       lambda p: jnp.sum(family.log_prob(p, zi)))(params))(z)
-  b = _baseline(baseline, fz, scores)
+  if kind is None:   # an array baseline, subtracted as given
+    b = jnp.broadcast_to(jnp.asarray(value, fz.dtype), fz.shape)
+    base_f = jax.tree.map(lambda s: _expand(b, s), scores)
+    base_h = jax.tree.map(jnp.zeros_like, base_f)
+  else:
+    base_f = _baseline(kind, fz, scores)
+  if cv is None:
+    return jax.tree.map(lambda s, bb: (_expand(fz, s) - bb) * s, scores, base_f)
 
-  def weigh(s, bb):
-    fe = jnp.reshape(fz, fz.shape + (1,) * (s.ndim - 1))
-    return (fe - bb) * s
+  h, expected_h = cv(f, family, params)
+  hz = jax.vmap(h)(z)
+  grad_eh = jax.grad(expected_h)(params)
+  if kind is not None:
+    base_h = _baseline(kind, hz, scores)
 
-  return jax.tree.map(weigh, scores, b)
+  def weigh(s, bf, bh, ge):
+    fe, he = _expand(fz, s), _expand(hz, s)
+    if coef_kind == "optimal":
+      c = _optimal_coefficient(fe * s, he * s)
+    else:
+      c = jnp.asarray(coef, s.dtype)
+    return (fe - c * he - (bf - c * bh)) * s + c * ge
+
+  return jax.tree.map(weigh, scores, base_f, base_h, grad_eh)
 
 
 def score_function_surrogate(f: Cost, family: Any, params: PyTree, key: Any,
-                             num_samples: int) -> jax.Array:
+                             num_samples: int, *, baseline: Any = "none",
+                             control_variate: Any = None,
+                             cv_coefficient: Any = 1.0) -> jax.Array:
   r"""DiCE surrogate whose derivatives of every order are score-function estimates.
 
-  .. math::  L(\phi) = \frac1N \sum_i \boxdot(\log q_\phi(z_i))\, f(z_i),
+  .. math::  L(\phi) = \frac1N \sum_i \Big[\boxdot(\log q_\phi(z_i))\,
+             \big(f(z_i) - c\,h(z_i) - b_i\big) + b_i\Big]
+             + c\,\big(E_{q_\phi}[h] - \bot(E_{q_\phi}[h]) + \bot(\bar h)\big),
              \qquad \boxdot(l) = \exp(l - \bot(l)),
 
-  with ``z_i`` drawn once and held fixed (``\bot`` = stop-gradient). ``L``
-  equals the plain Monte-Carlo average of ``f``; ``jax.grad(L)`` is
-  ``mean f s`` (``s = grad log q``), and ``jax.hessian(L)`` is
+  with ``z_i`` drawn once and held fixed (``\bot`` = stop-gradient, ``\bar h``
+  the batch mean of ``h``). ``L`` equals the plain Monte-Carlo average of
+  ``f``; without baseline or control variate ``jax.grad(L)`` is ``mean f s``
+  (``s = grad log q``), and ``jax.hessian(L)`` is
   ``mean f (s s^T + grad^2 log q)``, an unbiased estimate of
   ``grad^2 E[f]`` because ``grad^2 q = q (s s^T + grad^2 log q)``. A plain
   ``mean(log q * stop_gradient(f))`` surrogate has the right gradient but
   a Hessian missing the ``s s^T`` term (Foerster et al., ICML 2018).
+
+  A baseline ``b_i`` that does not depend on draw ``i`` keeps every order
+  unbiased (``E[grad^k q / q] = 0``; the "loaded DiCE" form, Farquhar et al.
+  2019): ``"none"``, ``"leave_one_out"``, ``"batch_mean"`` (biased by
+  ``1/N``, see :func:`score_function`), or an array of shape ``()`` or
+  ``(num_samples,)``, e.g. from :func:`moving_average_baseline` (may be
+  traced). A control variate (``"delta"`` or a callable, see
+  :func:`score_function`) with a fixed coefficient ``c`` keeps every order
+  unbiased too, since ``E_{q_phi}[h]`` is exact as a function of ``phi``.
 
   Args:
     f: ``f(z) -> scalar`` for one draw ``z``.
@@ -300,9 +675,17 @@ def score_function_surrogate(f: Cost, family: Any, params: PyTree, key: Any,
     params: ``family.Params`` (differentiate the surrogate with respect to it).
     key: a PRNG key (same draws as the other estimators).
     num_samples: number of draws (static).
+    baseline: ``"none"``, ``"batch_mean"``, ``"leave_one_out"`` or an array
+      (the per-coordinate ``"optimal"`` one is not a scalar surrogate: use
+      :func:`score_function`).
+    control_variate: ``None``, ``"delta"`` or a callable.
+    cv_coefficient: ``c``, a number (may be traced).
 
   Returns:
     The scalar surrogate.
+
+  Raises:
+    ValueError: as :func:`score_function` (``"optimal"`` is refused here).
 
   >>> import jax, irt_jax as irt
   >>> from irt_jax import estimators
@@ -311,21 +694,53 @@ def score_function_surrogate(f: Cost, family: Any, params: PyTree, key: Any,
   ...     jax.random.key(1), 50000)
   >>> bool(abs(jax.grad(jax.grad(L))(0.5) - 2.0) < 0.3)   # d2/dm2 E[z^2] = 2
   True
+  >>> ema = estimators.moving_average_baseline(0.9)        # a baseline as state
+  >>> b, state = ema.update(ema.init(), 1.2)
+  >>> L = lambda m: estimators.score_function_surrogate(
+  ...     jax.numpy.sin, irt.normal, irt.normal.Params(m, 1.0), jax.random.key(1),
+  ...     100, baseline=b, control_variate="delta")
+  >>> float(jax.grad(L)(0.5)) != 0.0
+  True
   """
   _check_family(family, "sample", "log_prob")
-  num_samples = _check_num_samples(num_samples)
+  kind, value = _check_baseline(baseline, num_samples,
+                                ("none", "batch_mean", "leave_one_out"))
+  cv = _check_control_variate(control_variate)
+  _, coef = _check_coefficient(cv_coefficient, False)
+  num_samples = _check_num_samples(num_samples, 2 if kind == "leave_one_out" else 1)
   params = _prepare_params(family, params)   # differentiable conversion
   key = utils.check_key(key)
   _validate(family, params)
-  return _call(_surrogate, (f, family, num_samples), params, key)
+  if cv is delta_control_variate:
+    _check_delta(family, params)
+  return _call(_surrogate, (f, family, num_samples, kind, cv), params, key, value,
+               coef)
 
 
-def _surrogate(f, family, num_samples, params, key):
+def _surrogate(f, family, num_samples, kind, cv, params, key, value, coef):
   # The draws do not depend on params (their derivative is the score's job).
   fixed = jax.lax.stop_gradient(params)
   z, fz = _draws_and_costs(f, family, fixed, _sample_keys(key, num_samples))
   log_q = jax.vmap(lambda zi: jnp.sum(family.log_prob(params, zi)))(z)
-  return jnp.mean(_magic_box(log_q) * fz)
+  out = fz
+  extra = 0.0
+  if cv is not None:
+    h, expected_h = cv(f, family, fixed)
+    hz = jax.lax.stop_gradient(jax.vmap(h)(z))
+    c = jnp.asarray(coef, fz.dtype)
+    eh = expected_h(params)
+    out = fz - c * hz
+    extra = c * (eh - jax.lax.stop_gradient(eh) + jnp.mean(hz))
+  if kind is None:
+    b = jnp.broadcast_to(jnp.asarray(value, fz.dtype), fz.shape)
+  elif kind == "none":
+    b = jnp.zeros_like(fz)
+  elif kind == "batch_mean":
+    b = jnp.broadcast_to(jnp.mean(out), fz.shape)
+  else:
+    b = (jnp.sum(out) - out) / (num_samples - 1)
+  b = jax.lax.stop_gradient(b)
+  return jnp.mean(_magic_box(log_q) * (out - b) + b) + extra
 
 
 # --------------------------------------------------------------------------

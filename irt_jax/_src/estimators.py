@@ -289,8 +289,8 @@ def _check_delta(family: Any, params: PyTree) -> PyTree:
         "mean and variance are not those of a Taylor expansion; use a baseline "
         "or pass your own control_variate callable")
   if _is_concrete(params):
-    v = family.variance(params)
-    if not bool(jnp.all(jnp.isfinite(v))):
+    v = utils.concrete_value(family.variance(params))   # None inside a trace
+    if v is not None and not np.all(np.isfinite(v)):
       raise ValueError(
           f"control_variate='delta': the variance of {name} is not finite at "
           f"these params ({v}); the delta method needs a finite variance")
@@ -625,7 +625,10 @@ def _score_function(f, family, num_samples, kind, cv, coef_kind, params, key,
 
   h, expected_h = cv(f, family, params)
   hz = jax.vmap(h)(z)
-  grad_eh = jax.grad(expected_h)(params)
+  eh, grad_eh = jax.value_and_grad(expected_h)(params)
+  # NaN (not a finite number) where E[h] is not finite, e.g. traced Student-t
+  # params with df <= 2 (infinite variance).
+  grad_eh = jax.tree.map(lambda v: utils.mask_invalid(jnp.isfinite(eh), v), grad_eh)
   if kind is not None:
     base_h = _baseline(kind, hz, scores)
 
@@ -731,6 +734,9 @@ def _surrogate(f, family, num_samples, kind, cv, params, key, value, coef):
     eh = expected_h(params)
     out = fz - c * hz
     extra = c * (eh - jax.lax.stop_gradient(eh) + jnp.mean(hz))
+    # Value and gradient NaN where E[h] is not finite (a traced invalid case).
+    poison = jax.lax.stop_gradient(utils.mask_invalid(jnp.isfinite(eh), 0.0))
+    extra = extra + sum(jnp.sum(v) for v in jax.tree.leaves(params)) * poison
   if kind is None:
     b = jnp.broadcast_to(jnp.asarray(value, fz.dtype), fz.shape)
   elif kind == "none":

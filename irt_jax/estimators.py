@@ -8,6 +8,7 @@ from irt_jax._src.estimators import MovingAverageState as MovingAverageState
 from irt_jax._src.estimators import best as best
 from irt_jax._src.estimators import choose as choose
 from irt_jax._src.estimators import delta_control_variate as delta_control_variate
+from irt_jax._src.estimators import go_gradient as go_gradient
 from irt_jax._src.estimators import measure_valued as measure_valued
 from irt_jax._src.estimators import moving_average_baseline as moving_average_baseline
 from irt_jax._src.estimators import pathwise as pathwise
@@ -18,6 +19,6 @@ from irt_jax._src.importance_weighted import iwae_bound as iwae_bound
 from irt_jax._src.importance_weighted import sticking_the_landing as sticking_the_landing
 
 __all__ = ["BASELINES", "CONTROL_VARIATES", "MovingAverageBaseline", "MovingAverageState",
-           "best", "choose", "delta_control_variate", "dreg", "iwae_bound",
+           "best", "choose", "delta_control_variate", "dreg", "go_gradient", "iwae_bound",
            "measure_valued", "moving_average_baseline", "pathwise", "score_function",
            "score_function_surrogate", "sticking_the_landing"]

@@ -34,6 +34,8 @@ References:
   ICML 2018.
   J. Paisley, D. Blei, M. Jordan, "Variational Bayesian inference with
   stochastic search", ICML 2012 (the delta-method control variate).
+  Y. Cong, M. Zhao, K. Bai, L. Carin, "GO gradient for expectation-based
+  objectives", ICLR 2019 (the GO gradient of the discrete families).
 """
 
 from __future__ import annotations
@@ -150,6 +152,11 @@ def pathwise(f: Cost, family: Any, params: PyTree, key: Any, num_samples: int,
   Returns:
     Per-sample gradients: ``params``' structure, leaves ``[num_samples, ...]``.
 
+  Raises:
+    ValueError: ``family`` is discrete (``family.discrete``: Bernoulli,
+      categorical, Poisson, binomial, negative binomial), whose draws have no
+      pathwise derivative.
+
   >>> import jax, irt_jax as irt
   >>> from irt_jax import estimators
   >>> p = irt.normal.Params(2.0, 1.0)
@@ -158,6 +165,10 @@ def pathwise(f: Cost, family: Any, params: PyTree, key: Any, num_samples: int,
   (True, (4000,))
   """
   _check_family(family, "sample")
+  if getattr(family, "discrete", False):
+    raise ValueError(
+        f"pathwise: family {_family.name_of(family)!r} is discrete: its draws have "
+        "no pathwise derivative; use score_function, measure_valued or go_gradient")
   num_samples = _check_num_samples(num_samples)
   params = _prepare_params(family, params)
   key = utils.check_key(key)
@@ -801,16 +812,34 @@ def measure_valued(f: Cost, family: Any, params: PyTree, key: Any,
     ``c = a/rate``, ``q+ = q`` itself, ``q- = Gamma(a+1, rate)`` (check:
     ``d E[z]/d rate = (a/rate)(a/rate - (a+1)/rate) = -a/rate^2``).
 
+  * Exponential ``rate``: ``c = 1/rate``, ``q+ = q``, ``q- = Gamma(2, rate)``.
+  * Weibull ``scale``: ``c = k/scale``, ``q+ = scale Gamma(2, 1)^(1/k)``,
+    ``q- = q``.
+  * Log-normal ``loc``, ``scale``: the normal's, mapped through ``exp``.
+  * Poisson ``rate``: ``c = 1``, ``q+`` the law of ``z + 1``, ``q- = q``.
+  * Bernoulli ``probs``: ``c = 1``, ``q+ = delta_1``, ``q- = delta_0``.
+  * Binomial ``probs``: ``c = n``, ``q+- = 1 + Bin(n-1, p)``, ``Bin(n-1, p)``.
+  * Bernoulli and binomial ``logits``: the same with ``c`` times ``p (1 - p)``.
+
+  Each family's ``weak_derivative`` docstring derives its decomposition; a
+  family offers one by the contract's ``weak_derivative`` hook and
+  ``WEAK_DERIVATIVE_FIELDS`` (:mod:`irt_jax._src.family`), so this function
+  has no table of families.
+
   Coupling (common random numbers, ``coupling=True``, the default): the
   normal loc uses one ``R`` for both arms; the normal scale uses
   ``x- = loc + scale M U`` with ``U ~ Uniform(0, 1)`` (``M U ~ N(0, 1)``);
-  the gamma rate uses ``x- = x+ + E/rate``, ``E ~ Exp(1)`` (a sum of
-  gammas). ``coupling=False`` draws the two arms independently. Either way the
-  estimator is unbiased; coupling lowers the variance when ``f`` is smooth.
+  the gamma and exponential rates use ``x- = x+ + E/rate``, ``E ~ Exp(1)``
+  (a sum of gammas); the Weibull scale ``z+ = scale (E + E')^(1/k)`` with the
+  common draw's ``E``; the Poisson ``z+ = z + 1``; the binomial one
+  ``Bin(n-1, p)`` draw for both arms. ``coupling=False`` draws the two arms
+  independently (the Bernoulli's arms are constants: no difference). Either
+  way the estimator is unbiased; coupling lowers the variance when ``f`` is
+  smooth.
 
   Args:
     f: ``f(z) -> scalar`` for one draw ``z``.
-    family: :mod:`irt_jax.normal` or :mod:`irt_jax.gamma`.
+    family: a family with the ``weak_derivative`` hook (the list above).
     params: ``family.Params``.
     key: a PRNG key.
     num_samples: number of draws (static).
@@ -823,7 +852,9 @@ def measure_valued(f: Cost, family: Any, params: PyTree, key: Any,
 
   Raises:
     ValueError: a parameter (asked for, or by default) has no measure-valued
-      form here, e.g. the gamma concentration; the message names it.
+      form here, e.g. the gamma concentration; the message names it and lists
+      those available. A family without the hook: the message lists the
+      families that have one.
 
   >>> import jax, irt_jax as irt
   >>> from irt_jax import estimators
@@ -839,11 +870,11 @@ def measure_valued(f: Cost, family: Any, params: PyTree, key: Any,
   if not hasattr(family, "weak_derivative"):
     raise ValueError(
         f"measure_valued: no weak derivative is implemented for family "
-        f"{name!r} (available: irt_jax.normal loc and scale, irt_jax.gamma "
-        "rate); use pathwise or score_function")
-  known = tuple(family.WEAK_DERIVATIVE_FIELDS)
+        f"{name!r} (available: {_offering('WEAK_DERIVATIVE_FIELDS')}); use "
+        "pathwise or score_function")
   params = _prepare_params(family, params)
-  fields = params._fields
+  fields = _set_fields(params)
+  known = tuple(k for k in family.WEAK_DERIVATIVE_FIELDS if k in fields)
   if wrt is None:
     wrt = fields
   elif isinstance(wrt, str):
@@ -864,6 +895,26 @@ def measure_valued(f: Cost, family: Any, params: PyTree, key: Any,
                key)
 
 
+def _set_fields(params: PyTree) -> tuple[str, ...]:
+  """The fields of a ``Params`` that are set (``probs`` or ``logits`` may be
+  ``None``: the discrete families take either)."""
+  return tuple(n for n, v in zip(params._fields, params) if v is not None)
+
+
+def _offering(attr: str) -> str:
+  """The public families that have ``attr``, for messages (derived, not listed
+  by hand): ``irt_jax.normal (loc, scale), irt_jax.gamma (rate), ...``."""
+  import irt_jax  # pylint: disable=import-outside-toplevel  # the package imports us
+  found = []
+  for name in irt_jax.__all__:
+    value = getattr(getattr(irt_jax, name, None), attr, None)
+    if value is None:
+      continue
+    extra = f" ({', '.join(value)})" if isinstance(value, tuple) else ""
+    found.append(f"irt_jax.{name}{extra}")
+  return ", ".join(found)
+
+
 def _measure_valued(f, family, num_samples, wrt, coupling, params, key):
   fields = params._fields
 
@@ -873,9 +924,107 @@ def _measure_valued(f, family, num_samples, wrt, coupling, params, key):
     arm = lambda v: f_z if v is None else _replace_each(f, z, v)
     g = {n: c * (arm(plus) - arm(minus)) for n, (c, plus, minus) in parts.items()}
     return type(params)(*[
-        _unbroadcast(g[n], jnp.shape(v)) if n in g
+        None if v is None
+        else _unbroadcast(g[n], jnp.shape(v)) if n in g
         else jnp.full(jnp.shape(v), jnp.nan, v.dtype)
         for n, v in zip(fields, params)])
+
+  return jax.vmap(one)(_sample_keys(key, num_samples))
+
+
+# --------------------------------------------------------------------------
+# GO gradient (discrete families).
+
+
+def go_gradient(f: Cost, family: Any, params: PyTree, key: Any,
+                num_samples: int) -> PyTree:
+  r"""GO (General and One-sample) per-sample gradients for discrete draws.
+
+  For an integer variable with mass ``q_phi`` and CDF ``F_phi(k) = sum_{j <=
+  k} q_phi(j)``, summation by parts (``q(k) = F(k) - F(k-1)``, ``F(-1) = 0``,
+  ``dF(k)/dphi -> 0`` at the top of the support) gives
+
+  .. math::  
+abla_\phi E_{q_\phi}[f(z)]
+             = \sum_k f(k)\,ig(
+abla F(k) - 
+abla F(k-1)ig)
+             = \sum_k 
+abla F(k)\,ig(f(k) - f(k+1)ig)
+             = E_{q_\phi}\Big[G_\phi(z)\,ig(f(z+1) - f(z)ig)\Big],
+             \qquad G_\phi(z) = -rac{
+abla_\phi F_\phi(z)}{q_\phi(z)}
+
+  (Cong, Zhao, Bai & Carin, "GO gradient for expectation-based objectives",
+  ICLR 2019, theorem 1): the continuous implicit rule ``dz/dphi = -(dF/dphi)
+  / q`` with ``f'(z)`` replaced by the forward difference. For independent
+  coordinates (a batch of parameters) the sum runs over the coordinates
+  ``j``: ``G_j (f(z + e_j) - f(z))``, one extra evaluation of ``f`` per
+  coordinate; where ``z_j`` is at the top of a finite support (binomial
+  ``n``, Bernoulli 1) ``G_j = 0`` and ``f`` is not used there.
+
+  ``G`` comes from the family's ``go_velocity(params, z, params_dot)`` hook
+  (linear in ``params_dot``); the per-sample gradient is its transpose at the
+  differences (one ``jax.vjp``, which also sums broadcast parameters). In
+  closed form: Poisson ``G_rate = 1`` (so the estimate is ``f(z+1) -
+  f(z)``); negative binomial ``G_p = (r + z)/(1 - p)``, ``G_logits = p (r +
+  z)``, ``G_r`` through the beta family's implicit rule; binomial ``G_p = (n
+  - z)/(1 - p)``; Bernoulli ``n = 1``. ``f`` need not be differentiable;
+  it must accept integer-valued floats one step beyond a draw.
+
+  Args:
+    f: ``f(z) -> scalar`` for one draw ``z``.
+    family: a discrete family with ``go_velocity`` (``irt_jax.poisson``,
+      ``irt_jax.negative_binomial``, ``irt_jax.binomial``,
+      ``irt_jax.bernoulli``).
+    params: ``family.Params``.
+    key: a PRNG key (draw ``i`` as in the other estimators: same draws as
+      :func:`score_function` with the same key).
+    num_samples: number of draws (static).
+
+  Returns:
+    Per-sample gradients: ``params``' structure, leaves ``[num_samples, ...]``
+    (a ``None`` field, the unused one of ``probs`` / ``logits``, stays ``None``;
+    the binomial ``total_count``, a count, gets 0).
+
+  Raises:
+    ValueError: ``family`` is not discrete or has no GO rule (the message
+      lists the families that have one), or invalid concrete ``params``.
+
+  >>> import jax, irt_jax as irt
+  >>> from irt_jax import estimators
+  >>> p = irt.poisson.Params(3.0)        # f(z + 1) - f(z) = 2 z + 1 for f = z^2
+  >>> g = estimators.go_gradient(lambda z: z ** 2, irt.poisson, p, jax.random.key(0), 20000)
+  >>> bool(abs(g.rate.mean() - 7.0) < 0.1)   # d/drate (rate + rate^2) = 1 + 2 rate
+  True
+  """
+  _check_family(family, "sample")
+  name = _family.name_of(family)
+  if not (getattr(family, "discrete", False) and hasattr(family, "go_velocity")):
+    what = "is not discrete" if not getattr(family, "discrete", False) else (
+        "has no GO rule (go_velocity)")
+    raise ValueError(
+        f"go_gradient: family {name!r} {what} (available: "
+        f"{_offering('go_velocity')}); for a continuous family use pathwise, "
+        "which is GO's continuous case")
+  num_samples = _check_num_samples(num_samples)
+  params = _prepare_params(family, params)
+  key = utils.check_key(key)
+  _validate(family, params)
+  return _call(_go_gradient, (f, family, num_samples), params, key)
+
+
+def _go_gradient(f, family, num_samples, params, key):
+  def one(k):
+    z = jax.lax.stop_gradient(_draw(family, k, params))
+    fz = _scalar_cost(f, z)
+    high = jnp.broadcast_to(jnp.asarray(family.support(params).high, z.dtype), z.shape)
+    top = z >= high
+    step = _replace_each(f, z, jnp.where(top, z, z + 1.0)) - fz
+    step = jnp.where(top, 0.0, step)
+    zeros = jax.tree.map(jnp.zeros_like, params)
+    out, transpose = jax.vjp(lambda t: family.go_velocity(params, z, t), zeros)
+    return transpose(jnp.broadcast_to(step, out.shape).astype(out.dtype))[0]
 
   return jax.vmap(one)(_sample_keys(key, num_samples))
 

@@ -62,3 +62,41 @@ globals().update(_explicit.build(_explicit.Law(
 True
 """,
     bad="irt.exponential.Params(0.0)", error="rate must be positive and finite, got 0.0")))
+
+
+WEAK_DERIVATIVE_FIELDS = ("rate",)
+
+
+def weak_derivative(params: Params, key: jax.Array, fields, coupling: bool):
+  r"""Weak derivative of Exponential(rate) (for measure-valued gradients; see
+  :func:`irt_jax.normal.weak_derivative` for the format).
+
+  .. math::  \partial_\lambda (\lambda e^{-\lambda z}) = (1/\lambda - z)\,
+             \lambda e^{-\lambda z}
+             = \frac{1}{\lambda}\big(q(z) - \lambda^2 z e^{-\lambda z}\big),
+
+  and ``lambda^2 z e^(-lambda z)`` is the Gamma(2, rate) (Erlang) density: ``c
+  = 1/rate``, ``q+ = q`` itself (``z_plus`` is ``None``: the common draw),
+  ``q- = Gamma(2, rate)``. Coupling: ``z- = z + E/rate``, ``E ~ Exp(1)`` (a
+  sum of two exponentials); uncoupled: ``z- = (E1 + E2)/rate``, independent
+  of ``z``. (The gamma family's rule with ``a = 1``.)
+
+  >>> import jax, irt_jax as irt
+  >>> z, parts = irt.exponential.weak_derivative(irt.exponential.Params(2.0),
+  ...                                            jax.random.key(0), ("rate",), True)
+  >>> c, plus, minus = parts["rate"]
+  >>> float(c), plus is None, bool(minus > z)
+  (0.5, True, True)
+  """
+  del fields  # the rate is the only one
+  p, dtype = _prepare(params)
+  k0, k1, k2 = jax.random.split(key, 3)
+  shape = jnp.shape(p.rate)
+  e = lambda k: jax.random.exponential(k, shape, dtype)
+  z = e(k0) / p.rate
+  z_minus = z + e(k1) / p.rate if coupling else (e(k1) + e(k2)) / p.rate
+  return jax.lax.stop_gradient(z), {"rate": (1.0 / p.rate, None,
+                                             jax.lax.stop_gradient(z_minus))}
+
+
+__all__ = __all__ + ["weak_derivative", "WEAK_DERIVATIVE_FIELDS"]

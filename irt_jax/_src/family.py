@@ -50,7 +50,30 @@ generic fallback or is simply not offered):
   family restricted to ``[low, high]`` (closed-form truncated moments);
 * ``weak_derivative(params, key, fields, coupling)`` and
   ``WEAK_DERIVATIVE_FIELDS``: the measure-valued decomposition used by
-  :func:`irt_jax.estimators.measure_valued`.
+  :func:`irt_jax.estimators.measure_valued`: returns ``(z, parts)``, a common
+  draw ``z`` and for each field asked for ``(c, z_plus, z_minus)`` with
+  ``dq/dfield = c (q+ - q-)``, draws of ``q+`` / ``q-`` shaped like ``z``
+  (``None``: the common draw itself).
+
+Discrete families (Bernoulli, categorical, Poisson, binomial, negative
+binomial; :mod:`irt_jax._src.discrete`) meet the same contract, with:
+
+* ``discrete = True`` (absent means ``False``): the draws are integers, stored
+  in a floating dtype; ``support`` is the interval whose integers they are.
+  They have no pathwise derivative: ``sample`` gives NaN derivatives (never a
+  silent 0), :func:`irt_jax.estimators.pathwise` refuses them, and
+  :func:`check` with ``univariate=True`` (truncation, mixtures, which need a
+  continuous 1-D family) refuses them too. ``cdf`` is optional.
+* ``REPARAMETERIZED = False``, so :func:`irt_jax.estimators.best` picks the
+  score function.
+* ``go_velocity(params, z, params_dot)`` (optional): the GO rule ``-(dF/dparams
+  . params_dot)(z) / q(z)`` at integer ``z``, linear in ``params_dot``, used
+  by :func:`irt_jax.estimators.go_gradient` (the discrete analogue of
+  ``velocity``; a separate name so that no composite mistakes it for a
+  continuous rule).
+* ``Params`` fields that are alternatives (``probs`` or ``logits``, as in
+  NumPyro) are both present and exactly one is set; the other is ``None`` (an
+  empty pytree node), and gradients keep that ``None``.
 
 :func:`check` verifies a family against the contract (one function, used by
 every composite); :func:`members` builds ``validate`` / ``is_valid`` /
@@ -163,8 +186,9 @@ def check(family: Any, *, univariate: bool = False,
 
   Args:
     family: the candidate (module or object).
-    univariate: also require a 1-D family (``event_ndims == 0`` with ``cdf``,
-      ``log_cdf``, ``log_sf``), as truncation and mixtures do.
+    univariate: also require a continuous 1-D family (not ``discrete``,
+      ``event_ndims == 0`` with ``cdf``, ``log_cdf``, ``log_sf``), as
+      truncation and mixtures do.
     needs: the members required (default: all of :data:`REQUIRED`); a caller
       that uses fewer (the estimators need ``Params``, ``sample`` and, for
       the score function, ``log_prob``) asks for those only, so a user's
@@ -179,6 +203,10 @@ def check(family: Any, *, univariate: bool = False,
   Traceback (most recent call last):
   ...
   irt_jax._src.family.NotAFamilyError: base: irt_jax.dirichlet has event_ndims=1; a 1-D family is needed here (event_ndims=0 with cdf, log_cdf, log_sf)
+  >>> family.check(irt.poisson, univariate=True, what="base")
+  Traceback (most recent call last):
+  ...
+  irt_jax._src.family.NotAFamilyError: base: irt_jax.poisson is discrete; a continuous 1-D family is needed here
   """
   def require(names):
     missing = [n for n in names if not hasattr(family, n)]
@@ -189,6 +217,10 @@ def check(family: Any, *, univariate: bool = False,
 
   require(needs)
   if univariate:
+    if getattr(family, "discrete", False):
+      raise NotAFamilyError(
+          f"{what}: {name_of(family)} is discrete; a continuous 1-D family is "
+          "needed here")
     if getattr(family, "event_ndims", 0) != 0:
       raise NotAFamilyError(
           f"{what}: {name_of(family)} has event_ndims={family.event_ndims}; a 1-D "

@@ -14,6 +14,7 @@ import jax.numpy as jnp
 from jax.typing import ArrayLike
 
 from irt_jax._src import explicit as _explicit
+from irt_jax._src import normal as _normal
 from irt_jax._src.special.normal import HALF_LOG_2PI, log_ndtr
 
 
@@ -76,3 +77,40 @@ globals().update(_explicit.build(_explicit.Law(
 True
 """,
     bad="irt.log_normal.Params(0.0, -1.0)", error="scale must be positive and finite, got -1.0")))
+
+
+WEAK_DERIVATIVE_FIELDS = ("loc", "scale")
+
+
+def weak_derivative(params: Params, key: jax.Array, fields, coupling: bool):
+  r"""Weak derivatives of LogNormal(loc, scale) (for measure-valued gradients;
+  see :func:`irt_jax.normal.weak_derivative` for the format).
+
+  ``z = exp(x)``, ``x ~ N(loc, scale)``, so ``E[f(z)] = E_N[f(exp x)]`` and
+  every decomposition of the normal's ``dq/dphi = c (q+ - q-)`` carries over
+  through ``exp`` with the same ``c`` (a change of variables does not touch
+  the parameters):
+
+  * ``loc``: ``c = 1/(scale sqrt(2 pi))``, ``q+- = exp(loc +- scale R)``,
+    ``R ~ Rayleigh(1)``; coupling: one ``R``.
+  * ``scale``: ``c = 1/scale``, ``q+ = exp(loc + scale M)`` (``M`` the
+    double-sided Maxwell), ``q- = LogNormal(loc, scale)``; coupling:
+    ``q- = exp(loc + scale M U)``, ``U ~ Uniform(0, 1)``.
+
+  Computed by :func:`irt_jax.normal.weak_derivative` and mapped through ``exp``.
+
+  >>> import jax, irt_jax as irt
+  >>> z, parts = irt.log_normal.weak_derivative(irt.log_normal.Params(0.0, 1.0),
+  ...                                           jax.random.key(0), ("loc",), True)
+  >>> c, plus, minus = parts["loc"]
+  >>> bool((plus >= 1) & (minus <= 1) & (z > 0))
+  True
+  """
+  p, _ = _prepare(params)
+  x, parts = _normal.weak_derivative(_normal.Params(p.loc, p.scale), key, fields,
+                                     coupling)
+  ex = lambda v: None if v is None else jnp.exp(v)
+  return ex(x), {n: (c, ex(plus), ex(minus)) for n, (c, plus, minus) in parts.items()}
+
+
+__all__ = __all__ + ["weak_derivative", "WEAK_DERIVATIVE_FIELDS"]

@@ -1,0 +1,19 @@
+"""Public API of the bernoulli family (discrete); see :mod:`irt_jax._src.bernoulli`."""
+
+from irt_jax._src.bernoulli import Params as Params
+from irt_jax._src.bernoulli import sample as sample
+from irt_jax._src.bernoulli import log_prob as log_prob
+from irt_jax._src.bernoulli import cdf as cdf
+from irt_jax._src.bernoulli import mean as mean
+from irt_jax._src.bernoulli import variance as variance
+from irt_jax._src.bernoulli import event_ndims as event_ndims
+from irt_jax._src.bernoulli import discrete as discrete
+from irt_jax._src.bernoulli import REPARAMETERIZED as REPARAMETERIZED
+from irt_jax._src.bernoulli import is_valid as is_valid
+from irt_jax._src.bernoulli import support as support
+from irt_jax._src.bernoulli import validate as validate
+from irt_jax._src.bernoulli import go_velocity as go_velocity
+from irt_jax._src.bernoulli import weak_derivative as weak_derivative
+from irt_jax._src.bernoulli import WEAK_DERIVATIVE_FIELDS as WEAK_DERIVATIVE_FIELDS
+
+__all__ = ["Params", "sample", "log_prob", "cdf", "mean", "variance", "event_ndims", "discrete", "REPARAMETERIZED", "is_valid", "support", "validate", "go_velocity", "weak_derivative", "WEAK_DERIVATIVE_FIELDS"]

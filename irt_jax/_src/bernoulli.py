@@ -197,6 +197,6 @@ validate, is_valid, support = _discrete.members(
     "bernoulli", _prepare, _valid, lambda p: (0.0, 1.0),
     good="irt.bernoulli.Params(probs=0.3)", bad="irt.bernoulli.Params(probs=1.5)",
     error="probs must be in [0, 1], got [1.5]",
-    support="Support(kind='interval', low=0.0, high=1.0)")
+    support="('interval', 0.0, 1.0)")
 
 __test__ = {"validate": validate, "is_valid": is_valid, "support": support}

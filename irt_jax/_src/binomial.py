@@ -246,6 +246,6 @@ validate, is_valid, support = _discrete.members(
     "binomial", _prepare, _valid, lambda p: (0.0, p.total_count),
     good="irt.binomial.Params(4, probs=0.5)", bad="irt.binomial.Params(2.5, probs=0.5)",
     error="total_count must be a non-negative integer, got [2.5]",
-    support="Support(kind='interval', low=0.0, high=Array(4., dtype=float32))")
+    support="('interval', 0.0, 4.0)")
 
 __test__ = {"validate": validate, "is_valid": is_valid, "support": support}

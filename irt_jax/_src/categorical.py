@@ -133,6 +133,6 @@ validate, is_valid, support = _discrete.members(
     good="irt.categorical.Params(logits=[0.0, 1.0, 2.0])",
     bad="irt.categorical.Params(probs=[0.5, -0.5])",
     error="probs must be non-negative and finite, got [-0.5]",
-    support="Support(kind='interval', low=0.0, high=2.0)")
+    support="('interval', 0.0, 2.0)")
 
 __test__ = {"validate": validate, "is_valid": is_valid, "support": support}

@@ -175,7 +175,8 @@ True
 ``discrete = True`` says the draws are integers).
 
 >>> import irt_jax as irt
->>> irt.{name}.support({good})
+>>> s = irt.{name}.support({good})
+>>> s.kind, float(s.low), float(s.high)
 {support}
 ''',
 }

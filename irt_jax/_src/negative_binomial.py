@@ -226,6 +226,6 @@ validate, is_valid, support = _discrete.members(
     good="irt.negative_binomial.Params(3.0, probs=0.4)",
     bad="irt.negative_binomial.Params(0.0, probs=0.4)",
     error="total_count must be positive and finite, got 0.0",
-    support="Support(kind='interval', low=0.0, high=inf)")
+    support="('interval', 0.0, inf)")
 
 __test__ = {"validate": validate, "is_valid": is_valid, "support": support}

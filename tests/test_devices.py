@@ -1,10 +1,11 @@
 """pmap over 4 host CPU devices gives the same numbers as a loop (subprocess,
 since the device count is fixed when JAX starts)."""
 
-import os
 import subprocess
 import sys
 import textwrap
+
+from tests.util import subprocess_env
 
 SCRIPT = textwrap.dedent("""
     import jax, jax.numpy as jnp, numpy as np
@@ -29,11 +30,7 @@ SCRIPT = textwrap.dedent("""
 
 
 def test_pmap_over_four_cpu_devices_matches_a_loop():
-  env = dict(os.environ)
-  env["XLA_FLAGS"] = "--xla_force_host_platform_device_count=4"
-  env["JAX_PLATFORMS"] = "cpu"
-  root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-  env["PYTHONPATH"] = root + os.pathsep + env.get("PYTHONPATH", "")
+  env = subprocess_env(device_count=4)
   out = subprocess.run([sys.executable, "-c", SCRIPT], env=env, capture_output=True,
                        text=True, timeout=600)
   assert out.returncode == 0 and "PMAP_OK" in out.stdout, out.stderr[-3000:]
@@ -87,10 +84,7 @@ def test_two_processes_combine_to_the_single_process_result():
   import jax
   import numpy as np
   import irt_jax as irt
-  env = dict(os.environ, JAX_PLATFORMS="cpu")
-  env.pop("XLA_FLAGS", None)
-  root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-  env["PYTHONPATH"] = root + os.pathsep + env.get("PYTHONPATH", "")
+  env = subprocess_env()
   port = str(_free_port())
   procs = [subprocess.Popen([sys.executable, "-c", WORKER, str(i), port], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -175,11 +169,7 @@ def test_every_family_inside_shard_map_equals_the_unsharded_result():
   """The rejection samplers' loops (gamma, beta, Dirichlet, von Mises, vMF) carry
   values that vary over the manual axis; every family's gradient in both modes
   works under jax.shard_map and equals the unsharded gradient for the same keys."""
-  env = dict(os.environ)
-  env["XLA_FLAGS"] = "--xla_force_host_platform_device_count=2"
-  env["JAX_PLATFORMS"] = "cpu"
-  root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-  env["PYTHONPATH"] = root + os.pathsep + env.get("PYTHONPATH", "")
+  env = subprocess_env(device_count=2)
   out = subprocess.run([sys.executable, "-c", SHARD_MAP], env=env, capture_output=True,
                        text=True, timeout=900)
   assert out.returncode == 0 and "SHARD_MAP_OK" in out.stdout, out.stderr[-3000:]

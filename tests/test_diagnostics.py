@@ -7,7 +7,6 @@ normal's field (seeds/000), a Dirichlet field computed here by quadrature
 that must be flagged.
 """
 
-import os
 import subprocess
 import sys
 import textwrap
@@ -21,6 +20,7 @@ from scipy import special, stats
 
 import irt_jax as irt
 from irt_jax import diagnostics as diag
+from tests.util import subprocess_env
 from irt_jax._src import gamma as _gamma
 from irt_jax import estimators as est
 
@@ -156,10 +156,7 @@ SHARDED = textwrap.dedent("""
 
 
 def test_variance_study_sharded_over_eight_devices_matches_one():
-  env = dict(os.environ, JAX_PLATFORMS="cpu",
-             XLA_FLAGS="--xla_force_host_platform_device_count=8")
-  root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-  env["PYTHONPATH"] = root + os.pathsep + env.get("PYTHONPATH", "")
+  env = subprocess_env(device_count=8)
   out = subprocess.run([sys.executable, "-c", SHARDED], env=env, capture_output=True,
                        text=True, timeout=600)
   assert out.returncode == 0 and "SHARDED_OK" in out.stdout, out.stderr[-3000:]

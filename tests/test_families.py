@@ -8,6 +8,8 @@ float32 / float64, eager gradient, grad of vmap, second order, forward mode,
 keys, shapes, extreme and bad input.
 """
 
+import functools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -16,7 +18,7 @@ import scipy.stats as st
 
 import irt_jax as irt
 from tests.references import implicit_gradient_fd, scipy_dist
-from tests.util import per_sample_grad, per_sample_second
+from tests.util import broadcast_params, per_sample_grad, per_sample_second
 
 KEY = jax.random.key(0)
 
@@ -37,27 +39,48 @@ def make(name, dtype=jnp.float64):
   return family, family.Params(*[jnp.asarray(v, dtype) for v in values])
 
 
-# d/dparam E[f(z)] in closed form: name -> list of (f, field, value).
+# The costs whose expected gradients have closed forms, module-level objects so
+# that a family's parameter regimes share one compiled program (_per_draw_grads).
+def _z(z):
+  return z
+
+
+def _z2(z):
+  return z ** 2
+
+
+def _centered_z2(z):   # student_t's loc is 0.5 in the one case that uses it
+  return (z - 0.5) ** 2
+
+
+COSTS = {irt.normal: (_z2,), irt.gamma: (_z, _z2), irt.beta: (_z,),
+         irt.student_t: (_z, _centered_z2, jnp.arctan)}
+
+
 def closed_forms(name):
+  """d/dparam E[f(z)] in closed form (or by quadrature): list of (f, field, value)."""
   family, v = CASES[name]
   if family is irt.normal:
     loc, scale = v
-    return [(lambda z: z ** 2, "loc", 2 * loc), (lambda z: z ** 2, "scale", 2 * scale)]
+    return [(_z2, "loc", 2 * loc), (_z2, "scale", 2 * scale)]
   if family is irt.gamma:
     a, r = v
-    return [(lambda z: z, "concentration", 1 / r), (lambda z: z, "rate", -a / r ** 2),
-            (lambda z: z ** 2, "concentration", (2 * a + 1) / r ** 2)]
+    return [(_z, "concentration", 1 / r), (_z, "rate", -a / r ** 2),
+            (_z2, "concentration", (2 * a + 1) / r ** 2)]
   if family is irt.beta:
     a, b = v
-    return [(lambda z: z, "concentration1", b / (a + b) ** 2),
-            (lambda z: z, "concentration0", -a / (a + b) ** 2)]
+    return [(_z, "concentration1", b / (a + b) ** 2),
+            (_z, "concentration0", -a / (a + b) ** 2)]
   if family is irt.student_t:
     df, loc, scale = v
+    # d/dloc E[arctan z] = E[1/(1 + z^2)], by SciPy's quadrature (any df).
+    arctan_loc = st.t(df, loc, scale).expect(lambda z: 1 / (1 + z ** 2))
     if df <= 2:
-      return [(lambda z: jnp.arctan(z), "loc", None)]  # checked against quadrature
-    return [(lambda z: z, "loc", 1.0),
-            (lambda z: (z - loc) ** 2, "df", -2 * scale ** 2 / (df - 2) ** 2),
-            (lambda z: (z - loc) ** 2, "scale", 2 * scale * df / (df - 2))]
+      return [(jnp.arctan, "loc", arctan_loc)]
+    assert loc == 0.5
+    return [(_z, "loc", 1.0), (jnp.arctan, "loc", arctan_loc),
+            (_centered_z2, "df", -2 * scale ** 2 / (df - 2) ** 2),
+            (_centered_z2, "scale", 2 * scale * df / (df - 2))]
   raise ValueError(name)
 
 
@@ -80,18 +103,26 @@ def test_cdf_and_log_prob_match_scipy(name):
     assert not np.isfinite(family.variance(p))
 
 
-def per_sample_jacobian(family, p, n, dtype, mode="vjp"):
-  """d z_i / d param for every field, by reverse mode through the sampler."""
-  return per_sample_grad(lambda q: family.sample(KEY, q, (n,), dtype, mode=mode), p, (n,))
+def _per_draw_grads(family, costs, n, p):
+  """``(draws, {f: d f(z_i)/dparams_i for every draw})``: parameters broadcast to
+  one set per draw, one sample and one transposed rule per cost, one program.
+  The family, costs and ``n`` are static, so parameter regimes share it."""
+  z, grads = _per_draw_grads_program(family, costs, n, p)
+  return z, dict(zip(costs, grads))
+
+
+@functools.partial(jax.jit, static_argnums=(0, 1, 2))
+def _per_draw_grads_program(family, costs, n, p):
+  z, pullback = jax.vjp(lambda q: family.sample(KEY, q, (n,)), broadcast_params(p, (n,)))
+  return z, tuple(pullback(jax.grad(lambda x: jnp.sum(f(x)))(z))[0] for f in costs)
 
 
 @pytest.mark.parametrize("dtype,rtol", [(jnp.float64, 1e-6), (jnp.float32, 1e-4)])
 @pytest.mark.parametrize("name", CASES)
 def test_per_sample_gradient_matches_scipy_finite_differences(name, dtype, rtol):
   family, p = make(name, dtype)
-  n = 200
-  z = family.sample(KEY, p, (n,), dtype)
-  jac = per_sample_jacobian(family, p, n, dtype)
+  z, grads = _per_draw_grads(family, (_z,), 200, p)
+  jac = grads[_z]
   dist = scipy_dist(family, p)
   # Stay where the float64 finite-difference reference itself is reliable.
   u = dist.cdf(np.asarray(z, np.float64))
@@ -108,11 +139,9 @@ def test_per_sample_gradient_matches_scipy_finite_differences(name, dtype, rtol)
 def test_monte_carlo_gradient_is_unbiased(name):
   family, p = make(name)
   n = 100_000
+  _, grads = _per_draw_grads(family, COSTS[family], n, p)
   for f, field, truth in closed_forms(name):
-    if truth is None:
-      continue
-    per_sample = per_sample_grad(lambda q: family.sample(KEY, q, (n,)), p, (n,), f)
-    g = np.asarray(getattr(per_sample, field))
+    g = np.asarray(getattr(grads[f], field))
     se = g.std() / np.sqrt(n)
     assert abs(g.mean() - truth) < 5 * se + 1e-12, (field, g.mean(), truth, se)
 
@@ -141,13 +170,14 @@ def test_grad_of_vmap_equals_per_parameter_grads():
 @pytest.mark.parametrize("name", ["normal", "gamma", "beta", "student_t"])
 def test_forward_mode_matches_reverse_mode(name):
   family, p = make(name)
-  rev = per_sample_jacobian(family, p, 32, jnp.float64)
-  sample = lambda q: family.sample(KEY, q, (32,), mode="jvp")
-  for i, field in enumerate(p._fields):
-    tangent = p._replace(**{f: jnp.zeros_like(v) for f, v in p._asdict().items()})
-    tangent = tangent._replace(**{field: jnp.ones_like(p[i])})
-    _, fwd = jax.jit(lambda q, t: jax.jvp(sample, (q,), (t,)))(p, tangent)
-    np.testing.assert_allclose(rev[i], fwd, rtol=1e-12, atol=1e-300)
+  rev = _per_draw_grads(family, (_z,), 200, p)[1][_z]    # the program above
+  sample = lambda q: family.sample(KEY, q, (200,), mode="jvp")
+  # One tangent per field (a one-hot Params), all in one program.
+  tangents = [type(p)(*[jnp.full_like(v, f == field) for f, v in zip(p._fields, p)])
+              for field in p._fields]
+  fwd = jax.jit(lambda q, ts: [jax.jvp(sample, (q,), (t,))[1] for t in ts])(p, tangents)
+  for i in range(len(p)):
+    np.testing.assert_allclose(rev[i], fwd[i], rtol=1e-12, atol=1e-300)
 
 
 def test_gamma_second_order_is_exact():
@@ -186,8 +216,8 @@ def test_second_order_unbiased(name):
 def test_normal_implicit_equals_explicit():
   for dtype in (jnp.float32, jnp.float64):
     p = irt.normal.Params(jnp.asarray(0.3, dtype), jnp.asarray(1.7, dtype))
-    jac = per_sample_jacobian(irt.normal, p, 1000, dtype)
-    z = irt.normal.sample(KEY, p, (1000,), dtype)
+    z, grads = _per_draw_grads(irt.normal, (_z,), 200, p)
+    jac = grads[_z]
     np.testing.assert_allclose(jac.loc, 1.0, rtol=1e-6)
     np.testing.assert_allclose(jac.scale, (z - p.loc) / p.scale, rtol=1e-6, atol=1e-6)
 

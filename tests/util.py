@@ -29,3 +29,18 @@ def per_sample_second(sample_fn, params, shape, field, f=lambda z: z):
     return getattr(jax.grad(lambda r: jnp.sum(f(sample_fn(r))))(q), field)
 
   return getattr(jax.jit(jax.grad(lambda q: jnp.sum(first(q))))(full), field)
+
+
+def subprocess_env(device_count=None):
+  """Environment for a test's child Python: this checkout importable, CPU only,
+  this process's XLA flags (tests/conftest.py) plus a host device count."""
+  import os
+  env = dict(os.environ, JAX_PLATFORMS="cpu")
+  flags = [f for f in env.get("XLA_FLAGS", "").split()
+           if "xla_force_host_platform_device_count" not in f]
+  if device_count is not None:
+    flags.append(f"--xla_force_host_platform_device_count={device_count}")
+  env["XLA_FLAGS"] = " ".join(flags)
+  root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+  env["PYTHONPATH"] = root + os.pathsep + env.get("PYTHONPATH", "")
+  return env

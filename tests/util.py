@@ -33,7 +33,7 @@ def per_sample_second(sample_fn, params, shape, field, f=lambda z: z):
 
 def subprocess_env(device_count=None):
   """Environment for a test's child Python: this checkout importable, CPU only,
-  this process's XLA flags (tests/conftest.py) plus a host device count."""
+  this process's XLA flags plus (optionally) a host device count."""
   import os
   env = dict(os.environ, JAX_PLATFORMS="cpu")
   flags = [f for f in env.get("XLA_FLAGS", "").split()

@@ -92,6 +92,8 @@ class Distribution(_dist.Distribution):
   Args:
     family: an irt_jax family (module or family object; the contract of
       :mod:`irt_jax._src.family`); ``mean`` / ``variance`` are used if present.
+      A discrete family (Poisson, ...) raises ``NotAFamilyError`` (a
+      ``TypeError``): its draws have no ``rsample``.
     params: the family's ``Params``.
     mode: ``"vjp"`` (default) or ``"jvp"``, passed to ``family.sample``.
     validate_args: NumPyro's flag (irt_jax validates concrete params anyway).
@@ -115,6 +117,10 @@ class Distribution(_dist.Distribution):
   def __init__(self, family: Any, params: Any, *, mode: str = "vjp",
                validate_args: bool | None = None):
     _family.check(family)
+    if getattr(family, "discrete", False):   # rsample and an interval support would lie
+      raise _family.NotAFamilyError(
+          f"family: {_family.name_of(family)} is discrete (no reparameterized draws); "
+          "use NumPyro's own distribution of it")
     _family.check_params(family, params)
     self.family, self.params, self.rule_mode = family, params, mode
     shape = jax.eval_shape(lambda: family.sample(jax.random.key(0), params)).shape

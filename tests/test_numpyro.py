@@ -114,3 +114,5 @@ def test_support_comes_from_the_contract_with_its_parameters():
   assert Distribution(expo, 2.0).support is constraints.positive
   with pytest.raises(TypeError, match="family"):
     Distribution(object(), irt.normal.Params(0.0, 1.0))
+  with pytest.raises(TypeError, match="discrete"):   # no rsample for count variables
+    Distribution(irt.poisson, irt.poisson.Params(3.0))

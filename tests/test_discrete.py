@@ -20,25 +20,11 @@ from scipy import stats
 import irt_jax as irt
 from irt_jax import estimators as est
 from irt_jax._src import family as _family
+from tests.util import mean_ok, var_z
 
 KEY = jax.random.key(2019)
 F64 = jnp.float64
 N = 40_000
-
-
-def mean_ok(g, want, sigmas=5.0):
-  g = np.asarray(g, np.float64)
-  se = g.std(axis=0) / np.sqrt(g.shape[0])
-  return bool(np.all(np.abs(g.mean(axis=0) - want) < sigmas * se + 1e-12)), g.mean(0), se
-
-
-def var_z(g, want):
-  """z-score of the per-sample variance of g against ``want``."""
-  g = np.asarray(g, np.float64)
-  c = g - g.mean()
-  v = np.mean(c ** 2)
-  se = np.sqrt((np.mean(c ** 4) - v ** 2) / g.size)
-  return abs(v - want) / se, v
 
 
 def exact_var(values, pmf):

@@ -17,6 +17,7 @@ import pytest
 
 import irt_jax as irt
 from irt_jax import estimators as est
+from tests.util import mean_ok, var_z
 
 KEY = jax.random.key(7)
 F64 = jnp.float64
@@ -24,21 +25,6 @@ F64 = jnp.float64
 
 def normal_params(loc, scale, dtype=F64):
   return irt.normal.Params(jnp.asarray(loc, dtype), jnp.asarray(scale, dtype))
-
-
-def mean_ok(g, want, sigmas=5.0):
-  g = np.asarray(g, np.float64)
-  se = g.std(axis=0) / np.sqrt(g.shape[0])
-  return bool(np.all(np.abs(g.mean(axis=0) - want) < sigmas * se + 1e-12)), g.mean(0), se
-
-
-def var_z(g, want):
-  """z-score of the per-sample variance of g against ``want``."""
-  g = np.asarray(g, np.float64)
-  c = g - g.mean()
-  v = np.mean(c ** 2)
-  se = np.sqrt((np.mean(c ** 4) - v ** 2) / g.size)
-  return abs(v - want) / se, v
 
 
 JIT = functools.partial(jax.jit, static_argnums=(0, 1, 4))

@@ -9,6 +9,7 @@ independent terms is diagonal).
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 
 def broadcast_params(params, shape):
@@ -44,3 +45,20 @@ def subprocess_env(device_count=None):
   root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
   env["PYTHONPATH"] = root + os.pathsep + env.get("PYTHONPATH", "")
   return env
+
+
+def mean_ok(g, want, sigmas=5.0):
+  """``(ok, mean, stderr)``: the per-sample values ``g`` (draws on axis 0) have
+  a mean within ``sigmas`` standard errors of ``want``."""
+  g = np.asarray(g, np.float64)
+  se = g.std(axis=0) / np.sqrt(g.shape[0])
+  return bool(np.all(np.abs(g.mean(axis=0) - want) < sigmas * se + 1e-12)), g.mean(0), se
+
+
+def var_z(g, want):
+  """``(z, variance)``: z-score of the per-sample variance of ``g`` against ``want``."""
+  g = np.asarray(g, np.float64)
+  c = g - g.mean()
+  v = np.mean(c ** 2)
+  se = np.sqrt((np.mean(c ** 4) - v ** 2) / g.size)
+  return abs(v - want) / se, v

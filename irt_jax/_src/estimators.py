@@ -41,7 +41,6 @@ References:
 from __future__ import annotations
 
 from collections.abc import Callable
-import functools
 from typing import Any, NamedTuple
 
 import jax
@@ -50,76 +49,18 @@ import jax.numpy as jnp
 import numpy as np
 
 from irt_jax._src import family as _family
+from irt_jax._src import montecarlo as _mc
 from irt_jax._src import utils
 
 PyTree = Any
-Cost = Callable[[jax.Array], jax.Array]
+Cost = _mc.Cost
 
 BASELINES = ("none", "batch_mean", "leave_one_out", "optimal")
 CONTROL_VARIATES = ("delta",)
 
 
 # --------------------------------------------------------------------------
-# Shared plumbing.
-
-
-def _check_num_samples(num_samples: Any, minimum: int = 1) -> int:
-  if isinstance(num_samples, (bool, np.bool_)) or not isinstance(
-      num_samples, (int, np.integer)):
-    raise TypeError("num_samples: expected a Python int (static under jit), "
-                    f"got {type(num_samples).__name__} {num_samples!r}")
-  if num_samples < minimum:
-    raise ValueError(f"num_samples: expected >= {minimum}, got {num_samples}")
-  return int(num_samples)
-
-
-def _check_family(family: Any, *needs: str) -> None:
-  _family.check(family, needs=("Params",) + needs)
-
-
-def _prepare_params(family: Any, params: PyTree) -> PyTree:
-  """Floating arrays of one dtype (the params' own, or JAX's default)."""
-  _family.check_params(family, params)
-  dtype = utils.float_dtype(None, *jax.tree.leaves(params))
-  return jax.tree.map(lambda v: utils.as_float("params", v, dtype), params)
-
-
-def _sample_keys(key: Any, num_samples: int) -> jax.Array:
-  return jax.random.split(utils.check_key(key), num_samples)
-
-
-def _is_concrete(tree: PyTree) -> bool:
-  return all(utils.concrete_value(v) is not None for v in jax.tree.leaves(tree))
-
-
-def _validate(family: Any, params: PyTree) -> None:
-  """Eager calls: the family's own ValueError for invalid concrete params (the
-  estimators run as one compiled program, where invalid ones give NaN)."""
-  if hasattr(family, "validate") and _is_concrete(params):
-    family.validate(params)
-
-
-@functools.lru_cache(maxsize=None)
-def _jitted(impl: Callable[..., Any], n_static: int) -> Callable[..., Any]:
-  return jax.jit(impl, static_argnums=tuple(range(n_static)))
-
-
-def _call(impl: Callable[..., Any], static: tuple[Any, ...], *args: Any) -> Any:
-  """``impl(*static, *args)``, compiled once per static arguments if hashable."""
-  try:
-    hash(static)
-  except TypeError:  # e.g. a SimpleNamespace family: run it traced op by op.
-    return impl(*static, *args)
-  return _jitted(impl, len(static))(*static, *args)
-
-
-def _scalar_cost(f: Cost, z: jax.Array) -> jax.Array:
-  out = f(z)
-  if jnp.shape(out) != ():
-    raise ValueError(
-        f"f: must map one draw (shape {jnp.shape(z)}) to a scalar, got an "
-        f"output of shape {jnp.shape(out)}; sum or index it inside f")
-  return out
+# Shared plumbing (checks, keys, compiled programs: irt_jax._src.montecarlo).
 
 
 def _draw(family, key, params, **kw):
@@ -131,7 +72,8 @@ def _draw(family, key, params, **kw):
 
 
 def pathwise(f: Cost, family: Any, params: PyTree, key: Any, num_samples: int,
-             *, mode: str = "vjp") -> PyTree:
+             *, mode: str = "vjp", control_variate: Any = None,
+             cv_coefficient: Any = 1.0) -> PyTree:
   r"""Pathwise (reparameterization) per-sample gradients ``d f(z(params))/dparams``.
 
   .. math::  \nabla_\phi E_{q_\phi}[f(z)] = E\big[f'(z)\,\partial z/\partial\phi\big]
@@ -141,13 +83,34 @@ def pathwise(f: Cost, family: Any, params: PyTree, key: Any, num_samples: int,
   rule ``-(dF/dphi)/q(z)`` (Figurnov et al. 2018) everywhere else; both come
   from the same ``family.sample`` call. ``f`` must be differentiable.
 
+  With a control variate ``h`` (``control_variate``: ``"delta"`` or a
+  callable, as in :func:`score_function`) and coefficient ``c``, the
+  per-sample gradient is that of ``f - c h`` plus the exact gradient of
+  ``c E[h]``:
+
+  .. math::  \nabla_\phi \big[f(z(\phi)) - c\,h(z(\phi))\big]
+             + c\,\nabla_\phi E_{q_\phi}[h],
+
+  unbiased because ``h`` is a fixed function (the delta method's expansion
+  point and Taylor coefficients do not move with ``phi``) whose expectation
+  is differentiated in closed form (Mohamed et al. 2020, section 7.1: for
+  the delta method the pathwise term of ``h`` is ``f``'s linear and
+  quadratic part, so what remains is the third-order remainder's). ``c`` is
+  a number (default 1) or ``"optimal"``: per parameter coordinate the
+  variance-minimising ``Cov(g_f, g_h) / Var(g_h)`` of the per-sample
+  gradients ``g_f`` of ``f`` and ``g_h`` of ``h``, estimated for draw ``i``
+  from the other draws (leave-one-out), so it stays unbiased.
+
   Args:
     f: ``f(z) -> scalar`` for one draw ``z``.
     family: a family module (``Params``, ``sample``).
     params: ``family.Params``.
     key: a PRNG key.
-    num_samples: number of draws (static).
+    num_samples: number of draws (static; ``>= 2`` for ``"optimal"``).
     mode: passed to ``family.sample`` (``"vjp"`` or ``"jvp"``).
+    control_variate: ``None``, ``"delta"`` or a callable ``(f, family,
+      params) -> (h, expected_h)`` (see :func:`delta_control_variate`).
+    cv_coefficient: ``c``: a number (may be traced) or ``"optimal"``.
 
   Returns:
     Per-sample gradients: ``params``' structure, leaves ``[num_samples, ...]``.
@@ -155,7 +118,9 @@ def pathwise(f: Cost, family: Any, params: PyTree, key: Any, num_samples: int,
   Raises:
     ValueError: ``family`` is discrete (``family.discrete``: Bernoulli,
       categorical, Poisson, binomial, negative binomial), whose draws have no
-      pathwise derivative.
+      pathwise derivative; a bad ``control_variate`` or ``cv_coefficient``
+      (named), or ``"delta"`` for a family without closed-form mean and
+      variance.
 
   >>> import jax, irt_jax as irt
   >>> from irt_jax import estimators
@@ -163,25 +128,45 @@ def pathwise(f: Cost, family: Any, params: PyTree, key: Any, num_samples: int,
   >>> g = estimators.pathwise(lambda z: z ** 2, irt.normal, p, jax.random.key(0), 4000)
   >>> bool(abs(g.loc.mean() - 4.0) < 0.2), g.loc.shape   # d/dloc E[z^2] = 2 loc
   (True, (4000,))
+  >>> g = estimators.pathwise(lambda z: z ** 2, irt.normal, p, jax.random.key(0), 10,
+  ...                         control_variate="delta")   # h = f: exact per sample
+  >>> round(float(g.loc.std()), 9), round(float(g.scale.mean()), 9)
+  (0.0, 2.0)
   """
-  _check_family(family, "sample")
+  _mc.check_family(family, "sample")
   if getattr(family, "discrete", False):
     raise ValueError(
         f"pathwise: family {_family.name_of(family)!r} is discrete: its draws have "
         "no pathwise derivative; use score_function, measure_valued or go_gradient")
-  num_samples = _check_num_samples(num_samples)
-  params = _prepare_params(family, params)
+  cv, coef_kind, coef = _check_cv_options(control_variate, cv_coefficient)
+  num_samples = _mc.check_num_samples(num_samples, 2 if coef_kind else 1)
+  params = _mc.prepare_params(family, params)
   key = utils.check_key(key)
-  _validate(family, params)
-  return _call(_pathwise, (f, family, num_samples, mode), params, key)
+  _mc.validate(family, params)
+  if cv is delta_control_variate:   # its errors, eagerly (concrete variance)
+    _check_delta(family, params)
+  return _mc.call(_pathwise, (f, family, num_samples, mode, cv, coef_kind),
+                  params, key, coef)
 
 
-def _pathwise(f, family, num_samples, mode, params, key):
-  def one(k):
-    return jax.grad(lambda p: _scalar_cost(f, _draw(family, k, p, mode=mode)))(
-        params)
+def _pathwise(f, family, num_samples, mode, cv, coef_kind, params, key, coef):
+  keys = _mc.sample_keys(key, num_samples)
+  if cv is None:
+    def one(k):
+      return jax.grad(lambda p: _mc.scalar_cost(f, _draw(family, k, p, mode=mode)))(
+          params)
+    return jax.vmap(one)(keys)
 
-  return jax.vmap(one)(_sample_keys(key, num_samples))
+  h, grad_eh = _cv_terms(cv, f, family, params)
+
+  def both(k):   # one draw, pulled back twice: d f(z)/dparams and d h(z)/dparams
+    z, pull = jax.vjp(lambda p: _draw(family, k, p, mode=mode), params)
+    g_f = jax.grad(lambda v: _mc.scalar_cost(f, v))(z)
+    g_h = jax.grad(lambda v: _mc.scalar_cost(h, v))(z)
+    return pull(g_f)[0], pull(g_h)[0]
+
+  g_f, g_h = jax.vmap(both)(keys)
+  return _subtract_cv(g_f, g_h, grad_eh, coef_kind, coef)
 
 
 # --------------------------------------------------------------------------
@@ -191,7 +176,7 @@ def _pathwise(f, family, num_samples, mode, params, key):
 def _flat_hessian(f, m):
   """``f(m)``, the gradient and the Hessian of ``f`` at ``m``, flattened."""
   shape = m.shape
-  g = lambda v: _scalar_cost(f, jnp.reshape(v, shape))
+  g = lambda v: _mc.scalar_cost(f, jnp.reshape(v, shape))
   v = jnp.reshape(m, -1)
   return g(v), jax.grad(g)(v), jax.hessian(g)(v)
 
@@ -223,9 +208,11 @@ def delta_control_variate(f: Cost, family: Any, params: PyTree
   terms) ``h = f``. Cost: one Hessian of ``f`` (``d x d`` for a draw of
   ``d`` coordinates), computed once per call.
 
-  Used by :func:`score_function` and :func:`score_function_surrogate` with
+  Used by :func:`pathwise`, :func:`score_function`,
+  :func:`score_function_surrogate` and :func:`measure_valued` with
   ``control_variate="delta"``; any callable with this signature and return
-  value can be passed there instead.
+  value can be passed there instead (the estimators call it with stopped
+  params, so ``h`` is a fixed function of ``z``).
 
   Args:
     f: ``f(z) -> scalar`` for one draw ``z``, twice differentiable at the mean.
@@ -292,14 +279,14 @@ def _check_delta(family: Any, params: PyTree) -> PyTree:
         f"control_variate='delta': family {name!r} has no closed-form "
         f"{' and '.join(missing)} (the delta method needs E[z] and Var[z] per "
         "coordinate); use a baseline, or pass your own control_variate callable")
-  params = _prepare_params(family, params)
+  params = _mc.prepare_params(family, params)
   kind = getattr(family.support(params), "kind", "interval")
   if kind in ("circular", "sphere"):
     raise ValueError(
         f"control_variate='delta': family {name!r} has {kind} draws, whose "
         "mean and variance are not those of a Taylor expansion; use a baseline "
         "or pass your own control_variate callable")
-  if _is_concrete(params):
+  if _mc.is_concrete(params):
     v = utils.concrete_value(family.variance(params))   # None inside a trace
     if v is not None and not np.all(np.isfinite(v)):
       raise ValueError(
@@ -435,7 +422,7 @@ def _magic_box(log_q: jax.Array) -> jax.Array:
 def _draws_and_costs(f, family, params, keys):
   def one(k):
     z = jax.lax.stop_gradient(_draw(family, k, params))
-    return z, _scalar_cost(f, z)
+    return z, _mc.scalar_cost(f, z)
   return jax.vmap(one)(keys)
 
 
@@ -530,6 +517,47 @@ def _check_coefficient(coefficient: Any, allow_optimal: bool
   return None, value
 
 
+def _check_cv_options(control_variate: Any, cv_coefficient: Any,
+                      allow_optimal: bool = True
+                      ) -> tuple[Any, str | None, jax.Array | None]:
+  """``(cv, coefficient kind, coefficient)``; the kind is ``None`` (a number)
+  or ``"optimal"``, and ``None`` without a control variate."""
+  cv = _check_control_variate(control_variate)
+  coef_kind, coef = _check_coefficient(cv_coefficient, allow_optimal)
+  return cv, (coef_kind if cv is not None else None), coef
+
+
+def _cv_terms(cv: Callable[..., Any], f: Cost, family: Any, params: PyTree
+              ) -> tuple[Cost, PyTree]:
+  """``h`` and ``grad E_params[h]`` of a control variate.
+
+  ``h`` is built at stopped params, so it is a fixed function of ``z``; the
+  gradient is NaN where ``E[h]`` is not finite (e.g. traced Student-t params
+  with ``df <= 2``: an infinite variance), never a finite wrong number.
+  """
+  h, expected_h = cv(f, family, jax.lax.stop_gradient(params))
+  eh, grad_eh = jax.value_and_grad(expected_h)(params)
+  ok = jnp.isfinite(eh)
+  return h, jax.tree.map(lambda v: utils.mask_invalid(ok, v), grad_eh)
+
+
+def _coefficient(coef_kind: str | None, coef: Any, a: jax.Array, b: jax.Array
+                 ) -> jax.Array:
+  """The fixed ``c``, or the leave-one-out optimal one for ``a - c b``."""
+  if coef_kind == "optimal":
+    return _optimal_coefficient(a, b)
+  return jnp.asarray(coef, a.dtype)
+
+
+def _subtract_cv(g_f: PyTree, g_h: PyTree, grad_eh: PyTree,
+                 coef_kind: str | None, coef: Any) -> PyTree:
+  """Per-sample ``g_f - c (g_h - grad E[h])`` (leaves ``[N, ...]``): for the
+  estimators that are linear in ``f`` (pathwise, measure-valued)."""
+  def one(a, b, ge):
+    return a - _coefficient(coef_kind, coef, a, b) * (b - ge)
+  return jax.tree.map(one, g_f, g_h, grad_eh)
+
+
 def score_function(f: Cost, family: Any, params: PyTree, key: Any,
                    num_samples: int, *, baseline: Any = "none",
                    control_variate: Any = None, cv_coefficient: Any = 1.0) -> PyTree:
@@ -605,24 +633,23 @@ def score_function(f: Cost, family: Any, params: PyTree, key: Any,
   >>> round(float(g.loc.std()), 9), round(float(g.loc.mean()), 9)   # h = f: exact
   (0.0, 4.0)
   """
-  _check_family(family, "sample", "log_prob")
+  _mc.check_family(family, "sample", "log_prob")
   kind, value = _check_baseline(baseline, num_samples, BASELINES)
-  cv = _check_control_variate(control_variate)
-  coef_kind, coef = _check_coefficient(cv_coefficient, True)
-  loo = kind in ("leave_one_out", "optimal") or (cv is not None and coef_kind)
-  num_samples = _check_num_samples(num_samples, 2 if loo else 1)
-  params = _prepare_params(family, params)
+  cv, coef_kind, coef = _check_cv_options(control_variate, cv_coefficient)
+  loo = kind in ("leave_one_out", "optimal") or coef_kind is not None
+  num_samples = _mc.check_num_samples(num_samples, 2 if loo else 1)
+  params = _mc.prepare_params(family, params)
   key = utils.check_key(key)
-  _validate(family, params)
+  _mc.validate(family, params)
   if cv is delta_control_variate:   # its errors, eagerly (concrete variance)
     _check_delta(family, params)
-  return _call(_score_function, (f, family, num_samples, kind, cv, coef_kind),
+  return _mc.call(_score_function, (f, family, num_samples, kind, cv, coef_kind),
                params, key, value, coef)
 
 
 def _score_function(f, family, num_samples, kind, cv, coef_kind, params, key,
                     value, coef):
-  z, fz = _draws_and_costs(f, family, params, _sample_keys(key, num_samples))
+  z, fz = _draws_and_costs(f, family, params, _mc.sample_keys(key, num_samples))
   scores = jax.vmap(lambda zi: jax.grad(
       lambda p: jnp.sum(family.log_prob(p, zi)))(params))(z)
   if kind is None:   # an array baseline, subtracted as given
@@ -634,21 +661,14 @@ def _score_function(f, family, num_samples, kind, cv, coef_kind, params, key,
   if cv is None:
     return jax.tree.map(lambda s, bb: (_expand(fz, s) - bb) * s, scores, base_f)
 
-  h, expected_h = cv(f, family, params)
+  h, grad_eh = _cv_terms(cv, f, family, params)
   hz = jax.vmap(h)(z)
-  eh, grad_eh = jax.value_and_grad(expected_h)(params)
-  # NaN (not a finite number) where E[h] is not finite, e.g. traced Student-t
-  # params with df <= 2 (infinite variance).
-  grad_eh = jax.tree.map(lambda v: utils.mask_invalid(jnp.isfinite(eh), v), grad_eh)
   if kind is not None:
     base_h = _baseline(kind, hz, scores)
 
   def weigh(s, bf, bh, ge):
     fe, he = _expand(fz, s), _expand(hz, s)
-    if coef_kind == "optimal":
-      c = _optimal_coefficient(fe * s, he * s)
-    else:
-      c = jnp.asarray(coef, s.dtype)
+    c = _coefficient(coef_kind, coef, fe * s, he * s)
     return (fe - c * he - (bf - c * bh)) * s + c * ge
 
   return jax.tree.map(weigh, scores, base_f, base_h, grad_eh)
@@ -716,25 +736,24 @@ def score_function_surrogate(f: Cost, family: Any, params: PyTree, key: Any,
   >>> float(jax.grad(L)(0.5)) != 0.0
   True
   """
-  _check_family(family, "sample", "log_prob")
+  _mc.check_family(family, "sample", "log_prob")
   kind, value = _check_baseline(baseline, num_samples,
                                 ("none", "batch_mean", "leave_one_out"))
-  cv = _check_control_variate(control_variate)
-  _, coef = _check_coefficient(cv_coefficient, False)
-  num_samples = _check_num_samples(num_samples, 2 if kind == "leave_one_out" else 1)
-  params = _prepare_params(family, params)   # differentiable conversion
+  cv, _, coef = _check_cv_options(control_variate, cv_coefficient, allow_optimal=False)
+  num_samples = _mc.check_num_samples(num_samples, 2 if kind == "leave_one_out" else 1)
+  params = _mc.prepare_params(family, params)   # differentiable conversion
   key = utils.check_key(key)
-  _validate(family, params)
+  _mc.validate(family, params)
   if cv is delta_control_variate:
     _check_delta(family, params)
-  return _call(_surrogate, (f, family, num_samples, kind, cv), params, key, value,
+  return _mc.call(_surrogate, (f, family, num_samples, kind, cv), params, key, value,
                coef)
 
 
 def _surrogate(f, family, num_samples, kind, cv, params, key, value, coef):
   # The draws do not depend on params (their derivative is the score's job).
   fixed = jax.lax.stop_gradient(params)
-  z, fz = _draws_and_costs(f, family, fixed, _sample_keys(key, num_samples))
+  z, fz = _draws_and_costs(f, family, fixed, _mc.sample_keys(key, num_samples))
   log_q = jax.vmap(lambda zi: jnp.sum(family.log_prob(params, zi)))(z)
   out = fz
   extra = 0.0
@@ -775,14 +794,15 @@ def _unbroadcast(g: jax.Array, shape: tuple[int, ...]) -> jax.Array:
 def _replace_each(f, z, values):
   """``f(z with coordinate j replaced by values[j])`` for every coordinate j."""
   flat, vals = jnp.reshape(z, -1), jnp.reshape(values, -1)
-  out = jax.vmap(lambda j: _scalar_cost(
+  out = jax.vmap(lambda j: _mc.scalar_cost(
       f, jnp.reshape(flat.at[j].set(vals[j]), z.shape)))(jnp.arange(flat.size))
   return jnp.reshape(out, z.shape)
 
 
 def measure_valued(f: Cost, family: Any, params: PyTree, key: Any,
                    num_samples: int, *, wrt: str | tuple[str, ...] | None = None,
-                   coupling: bool = True) -> PyTree:
+                   coupling: bool = True, control_variate: Any = None,
+                   cv_coefficient: Any = 1.0) -> PyTree:
   r"""Measure-valued (weak-derivative) per-sample gradients.
 
   A weak derivative writes ``d q_phi(z)/dphi = c_phi (q+(z) - q-(z))`` with
@@ -837,6 +857,19 @@ def measure_valued(f: Cost, family: Any, params: PyTree, key: Any,
   way the estimator is unbiased; coupling lowers the variance when ``f`` is
   smooth.
 
+  A control variate ``h`` (``control_variate``: ``"delta"`` or a callable,
+  as in :func:`score_function`) with coefficient ``c``: the estimator is
+  linear in ``f``, so it is applied to ``f - c h`` and the exact gradient of
+  ``c E[h]`` is added back,
+
+  .. math::  c_\phi\big((f - c h)(z^+) - (f - c h)(z^-)\big)
+             + c\,\nabla_\phi E_{q_\phi}[h],
+
+  unbiased for a fixed ``h`` with ``E[h]`` in closed form (Mohamed et al.
+  2020, section 7). ``c``: a number (default 1) or ``"optimal"``, per
+  parameter coordinate the leave-one-out ``Cov(g_f, g_h) / Var(g_h)`` of
+  the per-sample estimates of ``f`` and ``h`` (see :func:`pathwise`).
+
   Args:
     f: ``f(z) -> scalar`` for one draw ``z``.
     family: a family with the ``weak_derivative`` hook (the list above).
@@ -846,6 +879,10 @@ def measure_valued(f: Cost, family: Any, params: PyTree, key: Any,
     wrt: the parameter names to estimate (default: all of them). Leaves not
       asked for are NaN (not estimated), never a plausible zero.
     coupling: couple the positive and negative parts (see above).
+    control_variate: ``None``, ``"delta"`` or a callable ``(f, family,
+      params) -> (h, expected_h)`` (see :func:`delta_control_variate`).
+    cv_coefficient: ``c``: a number (may be traced) or ``"optimal"``
+      (``num_samples >= 2``).
 
   Returns:
     Per-sample gradients: ``params``' structure, leaves ``[num_samples, ...]``.
@@ -854,7 +891,9 @@ def measure_valued(f: Cost, family: Any, params: PyTree, key: Any,
     ValueError: a parameter (asked for, or by default) has no measure-valued
       form here, e.g. the gamma concentration; the message names it and lists
       those available. A family without the hook: the message lists the
-      families that have one.
+      families that have one. A bad ``control_variate`` or
+      ``cv_coefficient`` (named), or ``"delta"`` for a family without
+      closed-form mean and variance.
 
   >>> import jax, irt_jax as irt
   >>> from irt_jax import estimators
@@ -863,16 +902,21 @@ def measure_valued(f: Cost, family: Any, params: PyTree, key: Any,
   ...                               20000, wrt="rate")
   >>> bool(abs(g.rate.mean() + 3.0 / 4.0) < 0.05)   # d/drate E[z] = -a/rate^2
   True
+  >>> g = estimators.measure_valued(lambda z: z ** 2, irt.normal, irt.normal.Params(
+  ...     2.0, 1.0), jax.random.key(0), 10, control_variate="delta")   # h = f: exact
+  >>> round(float(g.loc.std()), 9), round(float(g.loc.mean()), 9), round(float(g.scale.mean()), 9)
+  (0.0, 4.0, 2.0)
   """
-  _check_family(family, "sample")
-  num_samples = _check_num_samples(num_samples)
+  _mc.check_family(family, "sample")
+  cv, coef_kind, coef = _check_cv_options(control_variate, cv_coefficient)
+  num_samples = _mc.check_num_samples(num_samples, 2 if coef_kind else 1)
   name = _family.name_of(family)
   if not hasattr(family, "weak_derivative"):
     raise ValueError(
         f"measure_valued: no weak derivative is implemented for family "
         f"{name!r} (available: {_offering('WEAK_DERIVATIVE_FIELDS')}); use "
         "pathwise or score_function")
-  params = _prepare_params(family, params)
+  params = _mc.prepare_params(family, params)
   fields = _set_fields(params)
   known = tuple(k for k in family.WEAK_DERIVATIVE_FIELDS if k in fields)
   if wrt is None:
@@ -890,9 +934,12 @@ def measure_valued(f: Cost, family: Any, params: PyTree, key: Any,
           f"derivative here (available for {name}: {known}); pass "
           f"wrt={tuple(k for k in known)!r} or use pathwise/score_function")
   key = utils.check_key(key)
-  _validate(family, params)
-  return _call(_measure_valued, (f, family, num_samples, wrt, bool(coupling)), params,
-               key)
+  _mc.validate(family, params)
+  if cv is delta_control_variate:   # its errors, eagerly (concrete variance)
+    _check_delta(family, params)
+  return _mc.call(_measure_valued,
+                  (f, family, num_samples, wrt, bool(coupling), cv, coef_kind),
+                  params, key, coef)
 
 
 def _set_fields(params: PyTree) -> tuple[str, ...]:
@@ -915,21 +962,33 @@ def _offering(attr: str) -> str:
   return ", ".join(found)
 
 
-def _measure_valued(f, family, num_samples, wrt, coupling, params, key):
-  fields = params._fields
+def _measure_valued(f, family, num_samples, wrt, coupling, cv, coef_kind, params,
+                    key, coef):
+  costs = (f,)
+  if cv is not None:
+    h, grad_eh = _cv_terms(cv, f, family, params)
+    costs = (f, h)
 
-  def one(k):
+  def one(k):   # one draw and its arms, shared by f and h
     z, parts = family.weak_derivative(params, k, wrt, coupling)
-    f_z = jnp.broadcast_to(_scalar_cost(f, z), z.shape)
-    arm = lambda v: f_z if v is None else _replace_each(f, z, v)
-    g = {n: c * (arm(plus) - arm(minus)) for n, (c, plus, minus) in parts.items()}
-    return type(params)(*[
-        None if v is None
-        else _unbroadcast(g[n], jnp.shape(v)) if n in g
-        else jnp.full(jnp.shape(v), jnp.nan, v.dtype)
-        for n, v in zip(fields, params)])
+    return tuple(_weak_estimate(cost, params, z, parts) for cost in costs)
 
-  return jax.vmap(one)(_sample_keys(key, num_samples))
+  out = jax.vmap(one)(_mc.sample_keys(key, num_samples))
+  if cv is None:
+    return out[0]
+  return _subtract_cv(out[0], out[1], grad_eh, coef_kind, coef)
+
+
+def _weak_estimate(f, params, z, parts):
+  """``c (f(z+) - f(z-))`` per field in ``parts``, NaN in the others."""
+  f_z = jnp.broadcast_to(_mc.scalar_cost(f, z), z.shape)
+  arm = lambda v: f_z if v is None else _replace_each(f, z, v)
+  g = {n: c * (arm(plus) - arm(minus)) for n, (c, plus, minus) in parts.items()}
+  return type(params)(*[
+      None if v is None
+      else _unbroadcast(g[n], jnp.shape(v)) if n in g
+      else jnp.full(jnp.shape(v), jnp.nan, v.dtype)
+      for n, v in zip(params._fields, params)])
 
 
 # --------------------------------------------------------------------------
@@ -998,7 +1057,7 @@ abla_\phi F_\phi(z)}{q_\phi(z)}
   >>> bool(abs(g.rate.mean() - 7.0) < 0.1)   # d/drate (rate + rate^2) = 1 + 2 rate
   True
   """
-  _check_family(family, "sample")
+  _mc.check_family(family, "sample")
   name = _family.name_of(family)
   if not (getattr(family, "discrete", False) and hasattr(family, "go_velocity")):
     what = "is not discrete" if not getattr(family, "discrete", False) else (
@@ -1007,17 +1066,17 @@ abla_\phi F_\phi(z)}{q_\phi(z)}
         f"go_gradient: family {name!r} {what} (available: "
         f"{_offering('go_velocity')}); for a continuous family use pathwise, "
         "which is GO's continuous case")
-  num_samples = _check_num_samples(num_samples)
-  params = _prepare_params(family, params)
+  num_samples = _mc.check_num_samples(num_samples)
+  params = _mc.prepare_params(family, params)
   key = utils.check_key(key)
-  _validate(family, params)
-  return _call(_go_gradient, (f, family, num_samples), params, key)
+  _mc.validate(family, params)
+  return _mc.call(_go_gradient, (f, family, num_samples), params, key)
 
 
 def _go_gradient(f, family, num_samples, params, key):
   def one(k):
     z = jax.lax.stop_gradient(_draw(family, k, params))
-    fz = _scalar_cost(f, z)
+    fz = _mc.scalar_cost(f, z)
     high = jnp.broadcast_to(jnp.asarray(family.support(params).high, z.dtype), z.shape)
     top = z >= high
     step = _replace_each(f, z, jnp.where(top, z, z + 1.0)) - fz
@@ -1026,7 +1085,7 @@ def _go_gradient(f, family, num_samples, params, key):
     out, transpose = jax.vjp(lambda t: family.go_velocity(params, z, t), zeros)
     return transpose(jnp.broadcast_to(step, out.shape).astype(out.dtype))[0]
 
-  return jax.vmap(one)(_sample_keys(key, num_samples))
+  return jax.vmap(one)(_mc.sample_keys(key, num_samples))
 
 
 # --------------------------------------------------------------------------
@@ -1060,11 +1119,11 @@ def choose(family: Any, params: PyTree) -> str:
   >>> estimators.choose(irt.gamma, irt.gamma.Params(2.0, 1.0))
   'pathwise'
   """
-  _check_family(family, "sample")
+  _mc.check_family(family, "sample")
   flag = getattr(family, "REPARAMETERIZED", None)
   if flag is not None:
     return "pathwise" if flag else "score_function"
-  params = _prepare_params(family, params)
+  params = _mc.prepare_params(family, params)
   key = jax.random.key(0)
   draw = lambda p: family.sample(key, p)
   try:

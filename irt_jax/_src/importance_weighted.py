@@ -54,23 +54,23 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from irt_jax._src import estimators as _est
+from irt_jax._src import montecarlo as _mc
 from irt_jax._src import utils
 
 PyTree = Any
-Cost = _est.Cost
+Cost = _mc.Cost
 
 _sg = jax.lax.stop_gradient
 
 
 def _check(f, family, params, key, num_samples):
-  _est._check_family(family, "sample", "log_prob")  # pylint: disable=protected-access
+  _mc.check_family(family, "sample", "log_prob")
   if not callable(f):
     raise ValueError(f"f: expected a callable log joint f(z) -> scalar, got {f!r}")
-  num_samples = _est._check_num_samples(num_samples)  # pylint: disable=protected-access
-  params = _est._prepare_params(family, params)  # pylint: disable=protected-access
+  num_samples = _mc.check_num_samples(num_samples)
+  params = _mc.prepare_params(family, params)
   key = utils.check_key(key)
-  _est._validate(family, params)  # pylint: disable=protected-access
+  _mc.validate(family, params)
   return params, key, num_samples
 
 
@@ -81,7 +81,7 @@ def _log_weights(f, family, params, keys, stop_q):
 
   def one(k):
     z = family.sample(k, params)
-    cost = _est._scalar_cost(f, z)  # pylint: disable=protected-access
+    cost = _mc.scalar_cost(f, z)
     return z, cost - jnp.sum(family.log_prob(q_params, z))
 
   return jax.vmap(one)(keys)
@@ -92,7 +92,7 @@ def _log_mean_exp(lw):
 
 
 def _objective(kind, f, family, num_samples, params, key):
-  keys = _est._sample_keys(key, num_samples)  # pylint: disable=protected-access
+  keys = _mc.sample_keys(key, num_samples)
   if kind == "iwae":
     return _log_mean_exp(_log_weights(f, family, params, keys, False)[1])
   z, lw = _log_weights(f, family, params, keys, True)
@@ -147,7 +147,7 @@ def iwae_bound(f: Cost, family: Any, params: PyTree, key: Any,
   (-1.51551, -1.51551)
   """
   params, key, num_samples = _check(f, family, params, key, num_samples)
-  return _est._call(_objective, ("iwae", f, family, num_samples), params, key)  # pylint: disable=protected-access
+  return _mc.call(_objective, ("iwae", f, family, num_samples), params, key)
 
 
 def dreg(f: Cost, family: Any, params: PyTree, key: Any,
@@ -196,7 +196,7 @@ def dreg(f: Cost, family: Any, params: PyTree, key: Any,
   (0.0, 0.0)
   """
   params, key, num_samples = _check(f, family, params, key, num_samples)
-  return _est._call(_objective, ("dreg", f, family, num_samples), params, key)  # pylint: disable=protected-access
+  return _mc.call(_objective, ("dreg", f, family, num_samples), params, key)
 
 
 def sticking_the_landing(f: Cost, family: Any, params: PyTree, key: Any,
@@ -240,4 +240,4 @@ def sticking_the_landing(f: Cost, family: Any, params: PyTree, key: Any,
   (1.0, -1.0)
   """
   params, key, num_samples = _check(f, family, params, key, num_samples)
-  return _est._call(_objective, ("stl", f, family, num_samples), params, key)  # pylint: disable=protected-access
+  return _mc.call(_objective, ("stl", f, family, num_samples), params, key)

@@ -92,6 +92,8 @@ def test_no_pathwise_gradient_and_clear_errors():
   for fam, bad, match in (
       (irt.bernoulli, irt.bernoulli.Params(probs=0.5, logits=0.0), "exactly one"),
       (irt.bernoulli, irt.bernoulli.Params(), "exactly one"),
+      (irt.categorical, irt.categorical.Params(), "exactly one"),
+      (irt.negative_binomial, irt.negative_binomial.Params(2.0), "exactly one"),
       (irt.bernoulli, irt.bernoulli.Params(probs=1.5), "probs must be in"),
       (irt.binomial, irt.binomial.Params(2.5, probs=0.5), "total_count must be"),
       (irt.negative_binomial, irt.negative_binomial.Params(2.0, probs=1.0), "probs must be < 1"),
@@ -103,6 +105,11 @@ def test_no_pathwise_gradient_and_clear_errors():
       fam.sample(KEY, bad)
     if match != "exactly one":
       assert not bool(np.all(fam.is_valid(bad))), bad
+    else:   # a question of structure, not of values: named, also from is_valid
+      with pytest.raises(ValueError, match="exactly one of probs and logits"):
+        fam.is_valid(bad)
+      with pytest.raises(ValueError, match="exactly one of probs and logits"):
+        fam.validate(bad)
   # under jit an invalid parameter gives NaN draws
   bad = jax.jit(lambda q: irt.bernoulli.sample(KEY, irt.bernoulli.Params(probs=q)))
   assert np.isnan(bad(1.5))

@@ -47,10 +47,7 @@ def probs_or_logits(name: str, probs: Any, logits: Any, dtype: Any,
   non-negative with a positive sum over the last axis); ``logits`` must be
   finite (categorical: ``-inf`` allowed, a category that is never drawn).
   """
-  if (probs is None) == (logits is None):
-    got = "both" if probs is not None else "neither"
-    raise ValueError(f"params: {name} takes exactly one of probs and logits "
-                     f"(as NumPyro), got {got}")
+  check_one_of(name, probs, logits)
   if probs is not None:
     probs = utils.as_float("probs", probs, dtype)
     v = utils.concrete_value(probs)
@@ -74,6 +71,15 @@ def probs_or_logits(name: str, probs: Any, logits: Any, dtype: Any,
   else:
     utils.check_finite("logits", logits)
   return None, logits
+
+
+def check_one_of(name: str, probs: Any, logits: Any) -> None:
+  """A ``ValueError`` naming the fields unless exactly one of ``probs`` and
+  ``logits`` is set (a question of structure: static, also under ``jit``)."""
+  if (probs is None) == (logits is None):
+    got = "both" if probs is not None else "neither"
+    raise ValueError(f"params: {name} takes exactly one of probs and logits "
+                     f"(as NumPyro), got {got}")
 
 
 def valid_probs_or_logits(probs: Any, logits: Any) -> jax.Array:
@@ -166,6 +172,10 @@ ValueError: {error}
 ''',
     "is_valid": '''``True`` where the (possibly traced) parameters are valid, batch-shaped.
 
+A ``Params`` with both or neither of ``probs`` and ``logits`` (the families
+that take either) is not a question of values: it raises ``ValueError``
+naming the fields, as ``validate`` does.
+
 >>> import irt_jax as irt
 >>> irt.{name}.is_valid({good}).tolist()
 True
@@ -207,6 +217,8 @@ def members(name: str, prepare: Callable, valid: Callable, ends: Callable, *,
     return prepare(params, dtype)[0]
 
   def is_valid(params):
+    if "probs" in getattr(params, "_fields", ()):   # not a question of values
+      check_one_of(name, params.probs, params.logits)
     return jnp.asarray(valid(_family.as_arrays(params)))
 
   def support_fn(params):

@@ -32,6 +32,7 @@ NOTEBOOKS = [
     pytest.param("04_elbo_and_jacobian.py", True, marks=EXAMPLES),
     ("05_mohamed_estimators.py", True),
     pytest.param("06_rao_blackwell.py", True, marks=EXAMPLES),
+    pytest.param("07_logistic_regression.py", False, marks=EXAMPLES),
 ]
 # issue 4: each notebook runs top to bottom in under two minutes on 2 cores.
 # Asserted as CPU time (user + system of the subprocess) within 2 cores x 120 s,

@@ -48,6 +48,10 @@ def test_readme_code_blocks_run():
   # Estimators: the leave-one-out score function is unbiased for 2 loc = 4.
   loo = np.asarray(scope["loo"].loc)
   assert abs(loo.mean() - 4.0) < 5 * loo.std() / np.sqrt(loo.size)
+  # The training-loop example learns: the gamma mean a/rate near 3, the bits' signs.
+  theta = np.asarray(scope["theta"])
+  assert abs(np.exp(theta[0] - theta[1]) - 3.0) < 0.5, theta
+  np.testing.assert_array_equal(np.sign(scope["logits"]), [1, -1, 1])
   np.testing.assert_allclose(
       jax.jit(jax.grad(lambda lam: scope["weibull"](key, (lam, 1.5), (100,)).sum()))(2.0),
       scope["weibull"](key, (2.0, 1.5), (100,)).sum() / 2.0, rtol=1e-5)

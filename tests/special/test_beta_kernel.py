@@ -13,6 +13,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 import scipy.special as sc
+import scipy.stats as st
 
 jax.config.update("jax_enable_x64", True)
 
@@ -161,6 +162,71 @@ def test_extreme_inputs_finite(dtype):
   # Endpoints do not move.
   ends = (xx == 0) | (xx == 1)
   assert bool(jnp.all(da[ends] == 0)) and bool(jnp.all(db[ends] == 0))
+  # Once NaN (one draw per parameter set: the per-draw fraction; and the
+  # band's cumulants, whose squares were subnormal in float32 at a + b = 2e10).
+  for a, b, x in [(1e8, 0.01, 0.99999994), (1e8, 1e-30, 0.99999994),
+                  (1e6, 0.01, 0.999999), (1e10, 1e10, 0.5), (1e-6, 1e4, 1e-4)]:
+    v = _jit_velocity(*(jnp.full((1,), t, dtype) for t in (a, b, x)))
+    assert all(bool(jnp.isfinite(c[0])) for c in v), (a, b, x, v)
+    assert float(v[0][0]) > 0 > float(v[1][0]), (a, b, x, v)
+
+
+# Large a + b with one concentration small or moderate: the distribution hugs
+# x = 0 or 1, the fraction runs next to its switch point, and u = 1 - O(1e-8)
+# once made 1 + d_1 round to 0 in float32 (NaN) while the central band's
+# expansion, built for min(a, b) large, was 20x-1e5x off in float64.
+SKEWED = [(0.01, 1e6), (0.5, 1e8), (3.0, 1e6), (10.0, 1e8), (100.0, 1e5), (300.0, 1e6)]
+
+
+def _scipy_velocity(a, b, x):
+  """``(dx/da, dx/db)`` by central differences of SciPy's ``betainc``
+  (relative steps 1e-5 and 1e-6; ``None`` where the two disagree beyond
+  1e-5 or a component is below 1e-280)."""
+  pdf = np.exp(st.beta(a, b).logpdf(x))
+  est = []
+  for h in (1e-5, 1e-6):
+    est.append([-(sc.betainc(a + s * (k == 0), b + s * (k == 1), x)
+                  - sc.betainc(a - s * (k == 0), b - s * (k == 1), x)) / (2 * s) / pdf
+                for k, s in ((0, a * h), (1, b * h))])
+  (ra, rb), (ra2, rb2) = est
+  if (abs(ra - ra2) > 1e-5 * abs(ra) or abs(rb - rb2) > 1e-5 * abs(rb)
+      or min(abs(ra), abs(rb)) < 1e-280):
+    return None
+  return ra, rb
+
+
+@functools.lru_cache(maxsize=None)
+def _skewed_cases(dtype):
+  rows = []
+  for small, big in SKEWED:
+    for a, b in ((small, big), (big, small)):
+      for u in (1e-3, 0.03, 0.2, 0.5, 0.8, 0.97, 1 - 1e-3):
+        x = float(dtype(sc.betaincinv(a, b, u)))
+        af, bf = float(dtype(a)), float(dtype(b))
+        # x within a few ulps of 0 or 1 carries no information in dtype.
+        if not 1e3 * np.finfo(dtype).tiny < x < 1 - 64 * np.finfo(dtype).eps:
+          continue
+        ref = _scipy_velocity(af, bf, x)
+        if ref is not None:
+          rows.append((af, bf, x) + ref)
+  arr = np.array(rows)
+  return tuple(arr[:, i].astype(dtype if i < 3 else np.float64) for i in range(5))
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_skewed_large_concentrations(dtype):
+  a, b, x, ra, rb = _skewed_cases(dtype)
+  # One draw per parameter set: the per-draw coefficients (no table).
+  da, db = _jit_velocity(a, b, x)
+  ea, eb = _rel_err(da, ra), _rel_err(db, rb)
+  print(f"\nBeta {dtype.__name__}, skewed a + b up to 1e8: {len(a)} points, "
+        f"max relative error dx/da {ea.max():.1e}, dx/db {eb.max():.1e}")
+  # float32 keeps ~1e-2 relative in the large concentration's component up to
+  # 1e6 and ~1e-1 at 1e8 (that component is ~ -x / b there; its bracket and
+  # the fraction's tangent carry the loss), the other component ~1e-6.
+  tol = (np.full(len(a), 1e-6) if dtype == np.float64
+         else np.where(np.maximum(a, b) <= 1e6, 1e-2, 1e-1))
+  assert np.all(ea <= tol) and np.all(eb <= tol), (ea.max(), eb.max())
 
 
 def test_invalid_params_nan():

@@ -122,12 +122,15 @@ def digamma_difference(z, h):
 
 
 def _odd_coefficients(p, q, m):
-  """``(c, c_p, c_q)`` with ``d_{2m+1} = c u``, ``dd/dp = c_p u``, ``dd/dq = c_q u``.
+  """``(c, c_p, c_q, 1 + c)`` with ``d_{2m+1} = c u``, ``dd/dp = c_p u``,
+  ``dd/dq = c_q u``.
 
   ``c = -(p+m)(p+q+m) / ((p+2m)(p+2m+1))``; in ``d log|c| / dp`` the pair
   ``1/(p+m) - 1/(p+2m)`` is formed as ``m / ((p+m)(p+2m))``: exactly 0 at
   ``m = 0`` instead of the difference of two ``1/p`` (huge for tiny ``p``;
-  the denominator is 1 there, as ``p^2`` may underflow).
+  the denominator is 1 there, as ``p^2`` may underflow). ``1 + c`` is
+  expanded, ``(p (2m+1-q) + m (3m+2-q)) / ((p+2m)(p+2m+1))``, as ``c`` is
+  ``-1`` to within rounding when ``p >> m + q``.
   """
   s = p + q
   r1 = 1.0 / (p + 2 * m + 1)
@@ -135,7 +138,8 @@ def _odd_coefficients(p, q, m):
   c = -((p + m) / (p + 2 * m)) * (s + m) * r1
   den = jnp.where(m > 0, (p + m) * (p + 2 * m), 1.0)
   c_p = c * (m / den + inv_sm - r1)
-  return c, c_p, c * inv_sm
+  one_plus_c = ((2 * m + 1 - q) * p + m * (3 * m + 2 - q)) / (p + 2 * m) * r1
+  return c, c_p, c * inv_sm, one_plus_c
 
 
 def _even_coefficients(p, q, m):
@@ -179,14 +183,18 @@ def _coefficients_hoisted(ab, ba, swap, n_pairs):
   return coefficients
 
 
-def cf_with_partials(u, n_pairs, ab, ba=None, swap=None):
+def cf_with_partials(u, n_pairs, ab, ba=None, swap=None, v=None):
   """Continued fraction ``C(p, q, u)`` of DLMF 8.17.22 and ``dC/dp, dC/dq``,
   with ``(p, q) = ab``, or ``ba`` where ``swap`` (``p, q`` broadcast
-  against ``u``).
+  against ``u``); ``v = 1 - u`` formed exactly by the caller (default:
+  rounded, used only where ``u >= 1/2``).
 
   Evaluated backward from a fixed depth (``2 n_pairs + 1`` terms), carrying the
-  two tangents in forward mode. Backward evaluation of this fraction is stable
-  where it converges: every denominator ``1 + t`` stays above 1/2.
+  two tangents in forward mode. Each denominator ``s = 1 + t`` is carried
+  too: after an odd term ``1 + t = (t' + 1 + c u) / (1 + t')`` with
+  ``1 + c u = (1 + c) - c v`` when ``u >= 1/2``. Near ``u = 1`` with
+  ``p >> q`` (``Beta(1e8, 0.01)``), ``c u`` is ``-1`` to within rounding and
+  ``1 + t`` formed directly loses every digit (0 in float32: NaN).
   """
   ab = jnp.broadcast_arrays(*ab)
   n_params = ab[0].size
@@ -203,12 +211,20 @@ def cf_with_partials(u, n_pairs, ab, ba=None, swap=None):
     coefficients = _coefficients_per_draw(jnp.where(swap, ba[0], ab[0]),
                                           jnp.where(swap, ba[1], ab[1]))
 
+  if v is None:
+    v = 1.0 - u
+  near_one = u >= 0.5
+
   def step(coef, carry):
-    c, c_p, c_q = coef
-    t, tp, tq = carry
-    g = 1.0 / (1.0 + t)
+    c, c_p, c_q = coef[:3]
+    t, s, tp, tq = carry
+    g = 1.0 / s
     tn = c * u * g
-    return tn, (c_p * u - tn * tp) * g, (c_q * u - tn * tq) * g
+    if len(coef) == 4:   # odd term
+      s_new = (t + jnp.where(near_one, coef[3] - c * v, 1.0 + c * u)) * g
+    else:
+      s_new = 1.0 + tn
+    return tn, s_new, (c_p * u - tn * tp) * g, (c_q * u - tn * tq) * g
 
   def body(i, carry):
     m = n_pairs - i
@@ -219,9 +235,9 @@ def cf_with_partials(u, n_pairs, ab, ba=None, swap=None):
   # A rolled loop: each step is one pass over the draws. Unrolled, XLA split
   # the fraction into a pass per division (2-4x slower, measured at 1e5 draws).
   # On every backend; harmless on GPU/TPU (same values).
-  carry = lax.fori_loop(0, n_pairs, body, (zero, zero, zero))
-  t, tp, tq = step(coefficients(True, 0), carry)
-  c = 1.0 / (1.0 + t)
+  carry = lax.fori_loop(0, n_pairs, body, (zero, jnp.ones_like(u), zero, zero))
+  _, s, tp, tq = step(coefficients(True, 0), carry)
+  c = 1.0 / s
   return c, -c * c * tp, -c * c * tq
 
 
@@ -249,7 +265,8 @@ def cf_brackets(a, b, x, y, log_x, log_y, n_pairs, digammas):
   u = jnp.where(swap, y, x)
   lu = jnp.where(swap, log_y, log_x)
   lv = jnp.where(swap, log_x, log_y)
-  c, cp, cq = cf_with_partials(u, n_pairs, (a, b), (b, a), swap)
+  c, cp, cq = cf_with_partials(u, n_pairs, (a, b), (b, a), swap,
+                               jnp.where(swap, x, y))
   # psi(p+q) - psi(p+1) and psi(p+q) - psi(q), each free of cancellation.
   da1, db0, db1, da0 = digammas
   bp = (lu + jnp.where(swap, db1, da1)) * c + cp
@@ -262,7 +279,14 @@ def _n_band(dtype) -> float:
   return 3000.0 if jnp.finfo(dtype).bits <= 32 else 8000.0
 
 
-def _logit_quantile(k, z):
+def _min_band(dtype) -> float:
+  """Below this ``min(a, b)`` the band's expansion (error ``O(min(a, b)^-3/2)``)
+  is worse than the fraction, which converges there (measured against SciPy
+  and mpmath up to ``max(a, b) = 1e8``)."""
+  return 300.0 if jnp.finfo(dtype).bits <= 32 else 1000.0
+
+
+def _logit_quantile(k, n, z):
   """Cornish-Fisher quantile of ``w = logit(x)`` at standard-normal ``z``.
 
   ``logit(x) = log G_a - log G_b`` for independent gammas, so its cumulants are
@@ -271,15 +295,19 @@ def _logit_quantile(k, z):
 
   ``w = k1 + s (z + g1 (z^2-1)/6 + g2 (z^3-3z)/24 - g1^2 (2z^3-5z)/36)``,
   ``s = sqrt(k2)``, ``g1 = k3 / s^3``, ``g2 = k4 / s^4``.
+
+  ``k`` holds ``k_r n^(r-1)`` (``n = a + b``), which are of order one: the
+  cumulants themselves, ``O(n^(1-r))``, make ``k2^2`` subnormal in float32
+  from ``n ~ 1e10`` (and the tangents 0/0).
   """
   k1, k2, k3, k4 = k
   sd = jnp.sqrt(k2)
-  g1 = k3 / (k2 * sd)
-  g2 = k4 / (k2 * k2)
+  g1 = k3 / (k2 * sd) / jnp.sqrt(n)
+  g2 = k4 / (k2 * k2) / n
   z2 = z * z
   corr = (g1 * (z2 - 1.0) / 6.0 + g2 * z * (z2 - 3.0) / 24.0
           - g1 * g1 * z * (2.0 * z2 - 5.0) / 36.0)
-  return k1 + sd * (z + corr)
+  return k1 + sd / jnp.sqrt(n) * (z + corr)
 
 
 def _band_velocity(a, b, log_x, log_y):
@@ -292,16 +320,21 @@ def _band_velocity(a, b, log_x, log_y):
   ``dx/da = x (1-x) dW/da``. Relative error ``O(((a+b)/(a b))^(3/2))``.
   """
   w = log_x - log_y
-  pa = [polygamma(n, a) for n in range(1, 5)]
-  pb = [polygamma(n, b) for n in range(1, 5)]
-  k = (-digamma_difference(a, b - a), pa[0] + pb[0], pa[1] - pb[1],
-       pa[2] + pb[2])
-  z = (w - k[0]) / jnp.sqrt(k[1])
+  n = a + b
+  # k_r n^(r-1) (see _logit_quantile) and their tangents, n held constant.
+  scale = (1.0, n, n * n, n * n * n)
+  pa = [polygamma(r, a) for r in range(1, 5)]
+  pb = [polygamma(r, b) for r in range(1, 5)]
+  k = (-digamma_difference(a, b - a), (pa[0] + pb[0]) * n,
+       (pa[1] - pb[1]) * scale[2], (pa[2] + pb[2]) * scale[3])
+  pa = [v * s for v, s in zip(pa, scale)]
+  pb = [v * s for v, s in zip(pb, scale)]
+  z = (w - k[0]) * jnp.sqrt(n / k[1])
   for _ in range(3):
-    val, slope = jax.jvp(lambda zz: _logit_quantile(k, zz), (z,),
+    val, slope = jax.jvp(lambda zz: _logit_quantile(k, n, zz), (z,),
                          (jnp.ones_like(z),))
     z = z - (val - w) / slope
-  fz = lambda kk: _logit_quantile(kk, z)
+  fz = lambda kk: _logit_quantile(kk, n, z)
   _, dw_da = jax.jvp(fz, (k,), (tuple(pa),))
   _, dw_db = jax.jvp(fz, (k,), ((-pb[0], pb[1], -pb[2], pb[3]),))
   return dw_da, dw_db
@@ -392,7 +425,8 @@ def _fraction_velocity(a, b, x, y, log_x, log_y, digammas, n_pairs, band=False):
     return da, db
   n = a + b
   sd = jnp.sqrt(a * b / (n + 1.0)) / n
-  in_band = (n > _n_band(x.dtype)) & (jnp.abs(x - (a + 1.0) / (n + 2.0)) < 3.0 * sd)
+  in_band = ((n > _n_band(x.dtype)) & (jnp.minimum(a, b) >= _min_band(x.dtype))
+             & (jnp.abs(x - (a + 1.0) / (n + 2.0)) < 3.0 * sd))
   # Safe values outside the band, so its derivatives stay finite there.
   inside = lambda v, safe: jnp.where(in_band, v, safe)
   # The band is rare (a + b > 3000 near the centre): its polygammas are

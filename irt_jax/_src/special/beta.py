@@ -135,10 +135,11 @@ def _odd_coefficients(p, q, m):
   s = p + q
   r1 = 1.0 / (p + 2 * m + 1)
   inv_sm = 1.0 / (s + m)
-  c = -((p + m) / (p + 2 * m)) * (s + m) * r1
+  r0_r1 = r1 / (p + 2 * m)
+  c = -(p + m) * (s + m) * r0_r1
   den = jnp.where(m > 0, (p + m) * (p + 2 * m), 1.0)
   c_p = c * (m / den + inv_sm - r1)
-  one_plus_c = ((2 * m + 1 - q) * p + m * (3 * m + 2 - q)) / (p + 2 * m) * r1
+  one_plus_c = ((2 * m + 1 - q) * p + m * (3 * m + 2 - q)) * r0_r1
   return c, c_p, c * inv_sm, one_plus_c
 
 

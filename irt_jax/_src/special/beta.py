@@ -41,11 +41,14 @@ point the symmetry ``I_x(a, b) = 1 - I_{1-x}(b, a)`` is used, with ``1 - x``
 formed exactly. Because ``psi(a) + 1/a = psi(a+1)`` is used, no ``1/a`` term
 appears, so tiny concentrations (down to 1e-30) stay finite.
 
-Large concentrations (``max(a, b)`` beyond the range where the fixed number of
-terms converges) use the normal approximation of the quantile with its
-Cornish-Fisher skewness term (Johnson, Kotz & Balakrishnan, "Continuous
-Univariate Distributions" vol. 2, ch. 25): accurate to a few parts in
-``1/sqrt(a+b)``, finite everywhere.
+Where both concentrations are large (``a + b`` above 3000 / 8000 and
+``min(a, b)`` at least 300 / 1000 in float32 / float64) and ``x`` is within
+3 standard deviations of the switch point, the fixed number of terms does not
+converge; there the quantile of ``logit(x)`` is expanded instead
+(Cornish-Fisher to second order; Johnson, Kotz & Balakrishnan, "Continuous
+Univariate Distributions" vol. 2, ch. 25), with relative error
+``O(min(a, b)^(-3/2))``. With one concentration small the fraction converges
+and is used at any ``a + b``.
 """
 
 from __future__ import annotations
